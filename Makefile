@@ -1,0 +1,58 @@
+# Sluice task runner. The two commands a fresh machine needs:
+#   make quickstart   build everything and run examples/quickstart.yaml (embedded Kafka)
+#   make test         install what the tests need (real Kafka included) and run them all
+
+SHELL := /bin/bash
+CARGO ?= cargo
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: quickstart test setup tools kafka plugins plugins-rust plugins-js plugins-python plugins-go \
+        build check lint bench clean
+
+## Run the quickstart pipeline on the embedded demo cluster (Ctrl-C stops it).
+quickstart: setup plugins-rust build
+	./target/debug/sluice run examples/quickstart.yaml
+
+## Everything the test suite needs, then the suite.
+test: setup tools kafka plugins build
+	$(CARGO) test --workspace --all-targets
+	cd plugins && $(CARGO) test -p sluice-plugin --target x86_64-unknown-linux-gnu
+
+setup:
+	@rustup target add wasm32-wasip2 >/dev/null 2>&1 || rustup target add wasm32-wasip2
+
+## Debian tools the tests use as independent clients (kcat).
+tools:
+	@command -v kcat >/dev/null || { apt-get update -qq && apt-get install -y -qq kcat >/dev/null; }
+
+## Apache Kafka jars from Maven Central (cached in ~/.m2).
+kafka:
+	bash scripts/kafka.sh fetch
+
+plugins: plugins-rust plugins-js plugins-python plugins-go
+
+plugins-rust: setup
+	bash scripts/build-plugins-rust.sh
+
+plugins-js:
+	bash plugins/js/build.sh
+
+plugins-python:
+	bash plugins/python/build.sh
+
+plugins-go:
+	bash plugins/go/build.sh
+
+build:
+	$(CARGO) build -p sluice
+
+check: build plugins-rust
+	./target/debug/sluice check examples/*.yaml examples/*.toml
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+clean:
+	$(CARGO) clean
+	rm -rf plugins/target plugins/dist

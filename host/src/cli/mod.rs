@@ -1,0 +1,130 @@
+//! Command-line interface: `run`, `check`, `test`, `inspect`.
+
+mod check;
+mod inspect;
+mod test_cmd;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::run::{LoopOptions, RunOptions};
+
+/// Declarative data pipelines into Kafka, with WebAssembly component plugins.
+#[derive(Debug, Parser)]
+#[command(name = "sluice", version, about)]
+struct Cli {
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    log_format: LogFormat,
+    /// Compile cache directory (default: $SLUICE_CACHE_DIR or ~/.cache/sluice).
+    #[arg(long, global = true)]
+    cache_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run pipelines from files or directories of files.
+    Run {
+        /// Pipeline files (.yaml, .yml, .toml) or directories of them.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Where source positions are stored.
+        #[arg(long, default_value = ".sluice/state")]
+        state_dir: PathBuf,
+        /// Seconds to wait for acknowledgements when stopping.
+        #[arg(long, default_value_t = 30)]
+        grace_secs: u64,
+        /// Seconds between progress lines.
+        #[arg(long, default_value_t = 5)]
+        progress_secs: u64,
+    },
+    /// Validate pipeline files and load every plugin, without running.
+    Check {
+        /// Pipeline files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Run a plugin over sample records and compare with expected output.
+    Test(test_cmd::TestArgs),
+    /// Show a component's world, imports and exports.
+    Inspect {
+        /// The component file.
+        plugin: PathBuf,
+    },
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.with_target(false).init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn cache_dir(arg: Option<PathBuf>) -> Option<PathBuf> {
+    arg.or_else(crate::plugin::default_cache_dir)
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let cache = cache_dir(cli.cache_dir);
+    let result = match cli.command {
+        Command::Run {
+            paths,
+            state_dir,
+            grace_secs,
+            progress_secs,
+        } => {
+            let options = RunOptions {
+                state_dir,
+                cache_dir: cache,
+                loop_options: LoopOptions {
+                    grace: Duration::from_secs(grace_secs),
+                    ..LoopOptions::default()
+                },
+                progress_every: Duration::from_secs(progress_secs.max(1)),
+            };
+            match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(crate::run::run(&paths, options)).map(|ok| {
+                    if ok {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
+                    }
+                }),
+                Err(e) => Err(e.into()),
+            }
+        }
+        Command::Check { paths } => check::check(&paths, cache.as_deref()),
+        Command::Test(args) => test_cmd::test(args, cache.as_deref()),
+        Command::Inspect { plugin } => inspect::inspect(&plugin, cache.as_deref()),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

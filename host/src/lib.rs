@@ -1,0 +1,14 @@
+//! Sluice: declarative data pipelines into Kafka, with WebAssembly component
+//! plugins for sources and transforms.
+//!
+//! The modules follow the data: [`pipeline`] files describe what to run,
+//! [`plugin`] runs the components, [`run`] drives source → transforms → sink,
+//! [`sink`] produces to Kafka and tracks acknowledgements, and [`position`]
+//! keeps the last acknowledged source position.
+
+pub mod cli;
+pub mod pipeline;
+pub mod plugin;
+pub mod position;
+pub mod run;
+pub mod sink;

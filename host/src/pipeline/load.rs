@@ -1,0 +1,346 @@
+//! Reading pipeline files: interpolate, parse (YAML or TOML by extension),
+//! then check what the parser cannot (plugin files exist, names are sound,
+//! settings do not contradict each other). All problems are reported at once.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::error::{FileError, FileErrors};
+use super::interpolate::interpolate;
+use std::time::Duration;
+
+use super::schema::{LimitsSpec, PipelineSpec, PluginSpec};
+use crate::plugin::Limits;
+
+/// A pipeline read from a file, with plugin paths resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pipeline {
+    /// The file it came from.
+    pub file: PathBuf,
+    /// What the file says (after interpolation).
+    pub spec: PipelineSpec,
+    /// The source plugin.
+    pub source: PluginRef,
+    /// The transform plugins, in order.
+    pub transforms: Vec<PluginRef>,
+}
+
+/// A plugin as a pipeline uses it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginRef {
+    /// Absolute-or-as-resolved path of the component file.
+    pub path: PathBuf,
+    /// Configuration as text pairs, in key order.
+    pub config: Vec<(String, String)>,
+    /// Resource limits.
+    pub limits: Limits,
+}
+
+impl PluginRef {
+    fn new(spec: &PluginSpec, base: &Path) -> Self {
+        PluginRef {
+            path: base.join(&spec.plugin),
+            config: spec
+                .config
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_string()))
+                .collect(),
+            limits: limits_from(&spec.limits),
+        }
+    }
+}
+
+fn limits_from(spec: &LimitsSpec) -> Limits {
+    let d = Limits::default();
+    Limits {
+        memory_bytes: spec
+            .memory_mb
+            .map_or(d.memory_bytes, |m| (m as usize) << 20),
+        call_timeout: spec
+            .call_timeout_ms
+            .map_or(d.call_timeout, Duration::from_millis),
+        open_timeout: spec
+            .open_timeout_ms
+            .map_or(d.open_timeout, Duration::from_millis),
+        max_output_records: spec.max_output_records.unwrap_or(d.max_output_records),
+        max_output_bytes: spec.max_output_mb.map_or(d.max_output_bytes, |m| m << 20),
+    }
+}
+
+/// librdkafka producer properties that the `acks` policy owns.
+const POLICY_OWNED_PROPERTIES: &[&str] = &[
+    "acks",
+    "request.required.acks",
+    "enable.idempotence",
+    "bootstrap.servers",
+    "metadata.broker.list",
+];
+
+/// Finds every pipeline file named by `paths`: files as given, directories
+/// expanded to their `.yaml`, `.yml` and `.toml` files (sorted, not recursive).
+pub fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, FileErrors> {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            match std::fs::read_dir(path) {
+                Ok(entries) => {
+                    let mut found: Vec<PathBuf> = entries
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| p.is_file() && format_of(p).is_some())
+                        .collect();
+                    found.sort();
+                    if found.is_empty() {
+                        errors.push(
+                            FileError::at(path, 0, 0, "directory has no pipeline files")
+                                .hint("add a .yaml, .yml or .toml pipeline file"),
+                        );
+                    }
+                    files.extend(found);
+                }
+                Err(e) => errors.push(FileError::at(
+                    path,
+                    0,
+                    0,
+                    format!("cannot read directory: {e}"),
+                )),
+            }
+        } else {
+            files.push(path.clone());
+        }
+    }
+    if errors.is_empty() {
+        Ok(files)
+    } else {
+        Err(FileErrors(errors))
+    }
+}
+
+/// Loads every file, checking names are unique across them.
+pub fn load_all(files: &[PathBuf]) -> Result<Vec<Pipeline>, FileErrors> {
+    let mut pipelines: Vec<Pipeline> = Vec::new();
+    let mut errors = Vec::new();
+    let mut names: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for file in files {
+        match load_file(file) {
+            Ok(p) => {
+                if let Some(first) = names.get(&p.spec.name) {
+                    errors.push(
+                        FileError::at(
+                            file,
+                            0,
+                            0,
+                            format!(
+                                "pipeline name `{}` is already used by {}",
+                                p.spec.name,
+                                first.display()
+                            ),
+                        )
+                        .hint("give every pipeline a unique `name`"),
+                    );
+                } else {
+                    names.insert(p.spec.name.clone(), file.clone());
+                    pipelines.push(p);
+                }
+            }
+            Err(e) => errors.extend(e.0),
+        }
+    }
+    if errors.is_empty() {
+        Ok(pipelines)
+    } else {
+        Err(FileErrors(errors))
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Format {
+    Yaml,
+    Toml,
+}
+
+fn format_of(path: &Path) -> Option<Format> {
+    match path.extension()?.to_str()? {
+        "yaml" | "yml" => Some(Format::Yaml),
+        "toml" => Some(Format::Toml),
+        _ => None,
+    }
+}
+
+/// Reads, interpolates (from the process environment), parses and checks one file.
+pub fn load_file(file: &Path) -> Result<Pipeline, FileErrors> {
+    let one = |e: FileError| FileErrors(vec![e]);
+    let format = format_of(file).ok_or_else(|| {
+        one(FileError::at(file, 0, 0, "unknown pipeline file type")
+            .hint("name it .yaml, .yml or .toml"))
+    })?;
+    let raw = std::fs::read_to_string(file)
+        .map_err(|e| one(FileError::at(file, 0, 0, format!("cannot read file: {e}"))))?;
+    let text = interpolate(&raw, |name| std::env::var(name).ok())
+        .map_err(|e| one(FileError::at(file, e.line, e.column, e.message).hint(e.hint)))?;
+    let spec = parse(file, &text, format).map_err(one)?;
+    check(file, &text, spec)
+}
+
+fn parse(file: &Path, text: &str, format: Format) -> Result<PipelineSpec, FileError> {
+    match format {
+        Format::Yaml => serde_saphyr::from_str::<PipelineSpec>(text).map_err(|e| {
+            let (line, column) = e
+                .location()
+                .map(|l| (l.line() as usize, l.column() as usize))
+                .unwrap_or((0, 0));
+            FileError::at(file, line, column, yaml_message(&e)).hint(hint_for(&yaml_message(&e)))
+        }),
+        Format::Toml => toml::from_str::<PipelineSpec>(text).map_err(|e| {
+            let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((0, 0));
+            let message = e.message().trim().to_string();
+            FileError::at(file, line, column, message.clone()).hint(hint_for(&message))
+        }),
+    }
+}
+
+/// The parser's message without its own location and snippet decoration.
+fn yaml_message(e: &serde_saphyr::Error) -> String {
+    let full = e.to_string();
+    let first = full.lines().next().unwrap_or_default().trim();
+    // serde-saphyr puts "line L column C: " before the message; we say where ourselves.
+    let message = match first.find("column ") {
+        Some(i) => {
+            let after = &first[i + "column ".len()..];
+            let digits = after.len() - after.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+            after[digits..].strip_prefix(": ").unwrap_or(first)
+        }
+        None => first,
+    };
+    message.trim_start_matches("error: ").to_string()
+}
+
+fn hint_for(message: &str) -> String {
+    if message.contains("unknown field") {
+        "remove it or fix its spelling; see the pipeline file reference in README.md".into()
+    } else if message.contains("unknown variant") {
+        "use one of the values listed".into()
+    } else if message.contains("missing field") {
+        "add it; see the pipeline file reference in README.md".into()
+    } else {
+        "fix the syntax at this position".into()
+    }
+}
+
+/// 1-based line and column of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
+    (line, column)
+}
+
+/// Where `value` stands as the value of `key` (first match), for errors found
+/// after parsing; falls back to the first line mentioning `key`.
+fn locate(text: &str, key: &str, value: &str) -> (usize, usize) {
+    let mut key_line = None;
+    for (i, line) in text.lines().enumerate() {
+        let Some(k) = line.find(key) else { continue };
+        key_line.get_or_insert((i + 1, k + 1));
+        if let Some(v) = line[k + key.len()..].find(value) {
+            let col = line[..k + key.len() + v].chars().count() + 1;
+            return (i + 1, col);
+        }
+    }
+    key_line.unwrap_or((0, 0))
+}
+
+fn check(file: &Path, text: &str, mut spec: PipelineSpec) -> Result<Pipeline, FileErrors> {
+    // `brokers: ${KAFKA_BROKERS:-}` left empty means "use the embedded cluster".
+    if spec
+        .sink
+        .kafka
+        .brokers
+        .as_deref()
+        .is_some_and(|b| b.trim().is_empty())
+    {
+        spec.sink.kafka.brokers = None;
+    }
+    let mut errors = Vec::new();
+    let at = |key: &str, value: &str, message: String, hint: &str| {
+        let (line, column) = locate(text, key, value);
+        FileError::at(file, line, column, message).hint(hint)
+    };
+    let valid_name = !spec.name.is_empty()
+        && spec
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !valid_name {
+        errors.push(at(
+            "name",
+            &spec.name,
+            format!("pipeline name `{}` is not valid", spec.name),
+            "use letters, digits, `-`, `_` and `.` only (it names the state file)",
+        ));
+    }
+    let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let plugins = std::iter::once(&spec.source).chain(&spec.transforms);
+    for plugin in plugins {
+        let path = base.join(&plugin.plugin);
+        if !path.is_file() {
+            errors.push(at("plugin", &plugin.plugin,
+                format!("plugin file `{}` not found (looked at {})", plugin.plugin, path.display()),
+                "plugin paths are relative to the pipeline file; build the plugins with `make plugins`"));
+        }
+    }
+    let kafka = &spec.sink.kafka;
+    if kafka.topic.trim().is_empty() {
+        errors.push(at(
+            "topic",
+            "",
+            "sink topic is empty".into(),
+            "name the Kafka topic to produce to",
+        ));
+    }
+    for key in kafka.producer.keys() {
+        if POLICY_OWNED_PROPERTIES.contains(&key.as_str()) {
+            errors.push(at(
+                key,
+                "",
+                format!("producer property `{key}` is set by the pipeline, not here"),
+                "use `acks: none|leader|all` and `brokers:` in the kafka sink instead",
+            ));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(FileErrors(errors));
+    }
+    Ok(Pipeline {
+        file: file.to_path_buf(),
+        source: PluginRef::new(&spec.source, &base),
+        transforms: spec
+            .transforms
+            .iter()
+            .map(|t| PluginRef::new(t, &base))
+            .collect(),
+        spec,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_from_one() {
+        assert_eq!(line_col("ab\ncd", 0), (1, 1));
+        assert_eq!(line_col("ab\ncd", 4), (2, 2));
+    }
+
+    #[test]
+    fn locate_finds_value_after_key() {
+        let text = "name: x\nsource:\n  plugin: a.wasm\n";
+        assert_eq!(locate(text, "plugin", "a.wasm"), (3, 11));
+    }
+}

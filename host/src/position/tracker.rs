@@ -1,0 +1,267 @@
+//! The contiguous low watermark of acknowledged records, per pipeline.
+//!
+//! Every batch handed to the sink is registered with the source position that
+//! follows it and the number of records it holds. Delivery reports count the
+//! records down; the committable position is the one of the last batch such
+//! that it and every batch before it are fully acknowledged (Kafka Connect's
+//! SubmittedRecords, at batch granularity).
+
+use std::collections::VecDeque;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// A delivery that failed for good.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryFailure {
+    /// The batch it belonged to.
+    pub batch: u64,
+    /// The record's index in its batch.
+    pub record: u32,
+    /// Kafka's reason.
+    pub error: String,
+}
+
+struct Pending {
+    seq: u64,
+    remaining: usize,
+    position: Option<Vec<u8>>,
+}
+
+#[derive(Default)]
+struct State {
+    pending: VecDeque<Pending>,
+    next_seq: u64,
+    in_flight_records: usize,
+    acknowledged: u64,
+    failed: u64,
+    committable: Option<Vec<u8>>,
+    committable_changed: bool,
+    failure: Option<DeliveryFailure>,
+}
+
+/// Shared between the pipeline thread (registers batches) and the producer's
+/// delivery callbacks (acknowledge records).
+#[derive(Default)]
+pub struct AckTracker {
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+/// Why a wait ended early.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WaitEnd {
+    /// The condition holds.
+    Ready,
+    /// The deadline passed first.
+    TimedOut,
+    /// A delivery failed.
+    Failed(DeliveryFailure),
+}
+
+impl AckTracker {
+    /// A tracker that starts from `resume` (the last committed position).
+    pub fn new(resume: Option<Vec<u8>>) -> Self {
+        AckTracker {
+            state: Mutex::new(State {
+                committable: resume,
+                ..State::default()
+            }),
+            changed: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding this lock cannot leave the counts half-updated
+        // in a way that matters more than stopping; keep going with the data.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Registers a batch of `records` records (possibly 0) followed by `position`.
+    /// Returns the batch's sequence number for delivery reports.
+    pub fn register(&self, records: usize, position: Option<Vec<u8>>) -> u64 {
+        let mut s = self.lock();
+        let seq = s.next_seq;
+        s.next_seq += 1;
+        s.in_flight_records += records;
+        s.pending.push_back(Pending {
+            seq,
+            remaining: records,
+            position,
+        });
+        Self::advance(&mut s);
+        drop(s);
+        self.changed.notify_all();
+        seq
+    }
+
+    /// One record of batch `seq` was acknowledged.
+    pub fn acknowledge(&self, seq: u64) {
+        self.complete(seq, true);
+    }
+
+    fn complete(&self, seq: u64, acknowledged: bool) {
+        let mut s = self.lock();
+        if acknowledged {
+            s.acknowledged += 1;
+        } else {
+            s.failed += 1;
+        }
+        s.in_flight_records = s.in_flight_records.saturating_sub(1);
+        if let Some(front) = s.pending.front().map(|p| p.seq) {
+            if let Some(p) = seq
+                .checked_sub(front)
+                .and_then(|i| s.pending.get_mut(i as usize))
+            {
+                p.remaining = p.remaining.saturating_sub(1);
+            }
+        }
+        Self::advance(&mut s);
+        drop(s);
+        self.changed.notify_all();
+    }
+
+    /// One record of batch `seq` failed for good. Its batch never completes, so
+    /// no position at or after it is committed.
+    pub fn fail(&self, failure: DeliveryFailure) {
+        let mut s = self.lock();
+        s.failed += 1;
+        s.in_flight_records = s.in_flight_records.saturating_sub(1);
+        s.failure.get_or_insert(failure);
+        drop(s);
+        self.changed.notify_all();
+    }
+
+    /// One record of batch `seq` failed but the error policy lets it go
+    /// (`skip`): it counts as done, and as failed.
+    pub fn forgive(&self, seq: u64) {
+        self.complete(seq, false);
+    }
+
+    fn advance(s: &mut State) {
+        while s.pending.front().is_some_and(|p| p.remaining == 0) {
+            if let Some(done) = s.pending.pop_front() {
+                if done.position.is_some() {
+                    s.committable = done.position;
+                    s.committable_changed = true;
+                }
+            }
+        }
+    }
+
+    /// The position to commit, if it changed since the last call.
+    pub fn take_committable(&self) -> Option<Vec<u8>> {
+        let mut s = self.lock();
+        if s.committable_changed {
+            s.committable_changed = false;
+            s.committable.clone()
+        } else {
+            None
+        }
+    }
+
+    /// The last position whose records are all acknowledged.
+    pub fn committable(&self) -> Option<Vec<u8>> {
+        self.lock().committable.clone()
+    }
+
+    /// The first permanent delivery failure, if any.
+    pub fn failure(&self) -> Option<DeliveryFailure> {
+        self.lock().failure.clone()
+    }
+
+    /// Records that failed (including forgiven ones).
+    pub fn failed(&self) -> u64 {
+        self.lock().failed
+    }
+
+    /// Records acknowledged so far.
+    pub fn acknowledged(&self) -> u64 {
+        self.lock().acknowledged
+    }
+
+    /// Records sent and not yet acknowledged.
+    pub fn in_flight(&self) -> usize {
+        self.lock().in_flight_records
+    }
+
+    /// Waits until at most `max` records are in flight.
+    pub fn wait_in_flight_at_most(&self, max: usize, timeout: Duration) -> WaitEnd {
+        self.wait(timeout, |s| s.in_flight_records <= max)
+    }
+
+    /// Waits until every registered batch is acknowledged.
+    pub fn wait_drained(&self, timeout: Duration) -> WaitEnd {
+        self.wait(timeout, |s| s.pending.is_empty())
+    }
+
+    fn wait(&self, timeout: Duration, done: impl Fn(&State) -> bool) -> WaitEnd {
+        let deadline = Instant::now() + timeout;
+        let mut s = self.lock();
+        loop {
+            if let Some(f) = &s.failure {
+                return WaitEnd::Failed(f.clone());
+            }
+            if done(&s) {
+                return WaitEnd::Ready;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return WaitEnd::TimedOut;
+            }
+            s = match self.changed.wait_timeout(s, deadline - now) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pos(n: u8) -> Option<Vec<u8>> {
+        Some(vec![n])
+    }
+
+    #[test]
+    fn commits_only_a_contiguous_prefix() {
+        let t = AckTracker::new(None);
+        let a = t.register(2, pos(1));
+        let b = t.register(1, pos(2));
+        t.acknowledge(b);
+        assert_eq!(t.take_committable(), None, "batch b done but a is not");
+        t.acknowledge(a);
+        assert_eq!(t.take_committable(), None, "a has one record left");
+        t.acknowledge(a);
+        assert_eq!(t.take_committable(), pos(2));
+        assert_eq!(t.wait_drained(Duration::ZERO), WaitEnd::Ready);
+    }
+
+    #[test]
+    fn empty_batches_complete_at_once_in_order() {
+        let t = AckTracker::new(pos(9));
+        let a = t.register(1, pos(1));
+        t.register(0, pos(2));
+        assert_eq!(t.committable(), pos(9));
+        t.acknowledge(a);
+        assert_eq!(t.committable(), pos(2));
+    }
+
+    #[test]
+    fn a_failure_blocks_later_positions() {
+        let t = AckTracker::new(None);
+        let a = t.register(1, pos(1));
+        let b = t.register(1, pos(2));
+        t.fail(DeliveryFailure {
+            batch: a,
+            record: 0,
+            error: "boom".into(),
+        });
+        t.acknowledge(b);
+        assert_eq!(t.committable(), None);
+        assert!(matches!(t.wait_drained(Duration::ZERO), WaitEnd::Failed(_)));
+    }
+}

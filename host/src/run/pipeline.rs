@@ -1,0 +1,337 @@
+//! One pipeline's data path, on its own thread: poll the source, run each
+//! transform over the batch, hand the result to the sink, and commit the
+//! source position once Kafka has acknowledged everything before it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+use crate::pipeline::ErrorPolicy;
+use crate::plugin::{Batch, Outcome, PluginError, SourceInstance, TransformInstance, Transformed};
+use crate::position::{AckTracker, PositionStore, WaitEnd};
+use crate::sink::{KafkaSink, SendError};
+
+/// Counters of one pipeline, read by the progress reporter and `/status`.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Records returned by the source.
+    pub polled: AtomicU64,
+    /// Records handed to the producer.
+    pub sent: AtomicU64,
+    /// Records dropped by transforms on purpose (emit 0).
+    pub filtered: AtomicU64,
+    /// Records rejected and skipped under `errors: skip`.
+    pub skipped: AtomicU64,
+    /// Positions written to the state directory.
+    pub commits: AtomicU64,
+}
+
+/// Tunables of the data path.
+#[derive(Debug, Clone)]
+pub struct LoopOptions {
+    /// Records asked of the source per poll.
+    pub batch_size: u32,
+    /// Most records sent and not yet acknowledged.
+    pub max_in_flight: usize,
+    /// How often the acknowledged position is written.
+    pub commit_interval: Duration,
+    /// How long a stopping pipeline waits for outstanding acknowledgements.
+    pub grace: Duration,
+}
+
+impl Default for LoopOptions {
+    fn default() -> Self {
+        LoopOptions {
+            batch_size: 512,
+            max_in_flight: 50_000,
+            commit_interval: Duration::from_millis(200),
+            grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// How a pipeline ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// Records acknowledged by Kafka.
+    pub acknowledged: u64,
+    /// The last committed position.
+    pub position: Option<Vec<u8>>,
+    /// True when the source said it had no more records.
+    pub finished: bool,
+}
+
+/// Attempts for a retryable plugin error before it counts as a failure.
+const MAX_RETRIES: u32 = 5;
+
+/// Everything one running pipeline owns.
+pub struct PipelineLoop {
+    /// Pipeline name.
+    pub name: String,
+    /// The source instance.
+    pub source: SourceInstance,
+    /// Transform instances with their labels, in order.
+    pub transforms: Vec<(String, TransformInstance)>,
+    /// The sink.
+    pub sink: KafkaSink,
+    /// Acknowledgement tracking.
+    pub tracker: Arc<AckTracker>,
+    /// Position storage.
+    pub store: PositionStore,
+    /// Error policy.
+    pub policy: ErrorPolicy,
+    /// Counters.
+    pub stats: Arc<Stats>,
+    /// Set to stop.
+    pub cancel: Arc<AtomicBool>,
+    /// Tunables.
+    pub options: LoopOptions,
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(50u64 << attempt.min(6))
+}
+
+impl PipelineLoop {
+    /// Runs until the source finishes, the pipeline is cancelled, or an error
+    /// the error policy does not absorb. Always commits what is acknowledged.
+    pub fn run(mut self) -> anyhow::Result<Summary> {
+        let result = self.data_path();
+        let drained = self.drain();
+        let summary = Summary {
+            acknowledged: self.tracker.acknowledged(),
+            position: self.tracker.committable(),
+            finished: matches!(result, Ok(true)),
+        };
+        match (result, drained) {
+            (Err(e), _) => Err(e),
+            (Ok(_), Err(e)) => Err(e),
+            (Ok(_), Ok(())) => Ok(summary),
+        }
+    }
+
+    fn data_path(&mut self) -> anyhow::Result<bool> {
+        let mut last_commit = Instant::now();
+        let mut idle = 0u32;
+        let mut last_polled_position: Option<Vec<u8>> = self.tracker.committable();
+        loop {
+            if self.cancel.load(Ordering::Relaxed) {
+                return Ok(false);
+            }
+            self.check_sink()?;
+            match self
+                .tracker
+                .wait_in_flight_at_most(self.options.max_in_flight, Duration::from_millis(100))
+            {
+                WaitEnd::Ready => {}
+                WaitEnd::TimedOut => continue,
+                WaitEnd::Failed(_) => self.check_sink()?,
+            }
+            if last_commit.elapsed() >= self.options.commit_interval {
+                self.commit()?;
+                last_commit = Instant::now();
+            }
+
+            let polled = match self.poll_source(&last_polled_position)? {
+                Some(p) => p,
+                None => continue,
+            };
+            self.stats
+                .polled
+                .fetch_add(polled.records.len() as u64, Ordering::Relaxed);
+            if polled.position.is_some() {
+                last_polled_position.clone_from(&polled.position);
+            }
+            if polled.records.is_empty() {
+                if polled.finished {
+                    self.tracker.register(0, polled.position);
+                    return Ok(true);
+                }
+                if polled.position.is_some() {
+                    self.tracker.register(0, polled.position);
+                }
+                idle = (idle + 1).min(5);
+                // Nothing ready: wait a little longer each empty poll (0.5..16 ms).
+                std::thread::sleep(Duration::from_micros(500 << idle));
+                continue;
+            }
+            idle = 0;
+            let finished = polled.finished;
+            let mut batch = polled.records;
+            for stage in 0..self.transforms.len() {
+                batch = self.transform(stage, batch)?;
+                if batch.is_empty() {
+                    break;
+                }
+            }
+            let seq = self.tracker.register(batch.len(), polled.position);
+            match self.sink.send(&batch, seq, &self.tracker, &self.cancel) {
+                Ok(()) => {}
+                Err(SendError::Cancelled) => return Ok(false),
+                Err(e) => bail!("pipeline `{}`: {e}", self.name),
+            }
+            self.stats
+                .sent
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            if finished {
+                return Ok(true);
+            }
+        }
+    }
+
+    fn poll_source(
+        &mut self,
+        last_position: &Option<Vec<u8>>,
+    ) -> anyhow::Result<Option<crate::plugin::Polled>> {
+        let mut attempt = 0;
+        loop {
+            match self.source.poll(self.options.batch_size) {
+                Ok(p) => return Ok(Some(p)),
+                Err(e) if e.is_retryable() && attempt < MAX_RETRIES => {
+                    tracing::warn!(pipeline = %self.name, attempt, error = %e, "Source asked to retry");
+                    std::thread::sleep(backoff(attempt));
+                    attempt += 1;
+                }
+                Err(e @ PluginError::Trap { .. }) if self.policy == ErrorPolicy::Skip => {
+                    // The Store is gone; a new instance resumes after the last
+                    // records it handed over, so nothing is read twice.
+                    tracing::warn!(pipeline = %self.name, error = %e, "Source trapped; re-instantiating");
+                    self.source.set_resume(last_position.clone());
+                    return Ok(None);
+                }
+                Err(e) => bail!("pipeline `{}`: source {e}", self.name),
+            }
+        }
+    }
+
+    fn transform(&mut self, stage: usize, mut input: Batch) -> anyhow::Result<Batch> {
+        let mut attempt = 0;
+        loop {
+            let (label, instance) = &mut self.transforms[stage];
+            let (back, result) = instance.process(input);
+            input = back;
+            let retry = match &result {
+                Ok(t) => t.outcomes.iter().any(|o| matches!(o, Outcome::Retry(_))),
+                Err(e) => e.is_retryable(),
+            };
+            if retry && attempt < MAX_RETRIES {
+                tracing::warn!(pipeline = %self.name, transform = %label, attempt, "Transform asked to retry a batch");
+                std::thread::sleep(backoff(attempt));
+                attempt += 1;
+                continue;
+            }
+            return match result {
+                Ok(t) => self.collect(stage, &input, t),
+                Err(e) => match self.policy {
+                    ErrorPolicy::Skip => {
+                        tracing::warn!(pipeline = %self.name, records = input.len(), error = %e, "Skipped a batch the transform failed on");
+                        self.stats
+                            .skipped
+                            .fetch_add(input.len() as u64, Ordering::Relaxed);
+                        Ok(Batch::default())
+                    }
+                    ErrorPolicy::Fail => Err(anyhow::anyhow!(
+                        "pipeline `{}`: transform {} {e} (errors: fail; `errors: skip` goes on without the batch)",
+                        self.name,
+                        stage + 1
+                    )),
+                },
+            };
+        }
+    }
+
+    /// Turns per-input outcomes into the next stage's batch, routing rejects.
+    fn collect(&mut self, stage: usize, input: &Batch, t: Transformed) -> anyhow::Result<Batch> {
+        let Transformed { output, outcomes } = t;
+        let mut next_start = 0u32;
+        let mut in_order = true;
+        for (index, outcome) in outcomes.iter().enumerate() {
+            match outcome {
+                Outcome::Emit { start, count } => {
+                    in_order &= *start == next_start;
+                    next_start = start + count;
+                    if *count == 0 {
+                        self.stats.filtered.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Outcome::Reject(reason) | Outcome::Retry(reason) => {
+                    let label = &self.transforms[stage].0;
+                    match self.policy {
+                        ErrorPolicy::Skip => {
+                            tracing::warn!(pipeline = %self.name, transform = %label, record = index, %reason, "Skipped a rejected record");
+                            self.stats.skipped.fetch_add(1, Ordering::Relaxed);
+                        }
+                        ErrorPolicy::Fail => {
+                            let key = input.get(index).and_then(|r| {
+                                r.key().map(|k| String::from_utf8_lossy(k).into_owned())
+                            });
+                            bail!(
+                                "pipeline `{}`: transform {} ({label}) rejected record {index} of a batch{}: {reason}\n  help: fix the data or the plugin, or set `errors: skip` to go on without such records",
+                                self.name,
+                                stage + 1,
+                                key.map(|k| format!(" (key {k:?})")).unwrap_or_default()
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        if in_order && next_start as usize == output.len() {
+            return Ok(output);
+        }
+        let mut rebuilt = Batch::with_capacity(output.len(), output.arena.len());
+        for outcome in &outcomes {
+            if let Outcome::Emit { start, count } = outcome {
+                for i in *start..start + count {
+                    if let Some(r) = output.get(i as usize) {
+                        rebuilt.push_ref(r);
+                    }
+                }
+            }
+        }
+        Ok(rebuilt)
+    }
+
+    fn check_sink(&self) -> anyhow::Result<()> {
+        if let Some(f) = self.tracker.failure() {
+            bail!(
+                "pipeline `{}`: Kafka did not accept a record (batch {}, record {}): {}; its position and later ones are not committed",
+                self.name,
+                f.batch,
+                f.record,
+                f.error
+            );
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self) -> anyhow::Result<()> {
+        if let Some(position) = self.tracker.take_committable() {
+            self.store
+                .commit(&position, self.tracker.acknowledged())
+                .with_context(|| format!("pipeline `{}`: cannot commit position", self.name))?;
+            self.stats.commits.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Waits for outstanding acknowledgements (bounded by the grace period),
+    /// then commits the final position.
+    fn drain(&mut self) -> anyhow::Result<()> {
+        let waited = self.tracker.wait_drained(self.options.grace);
+        let _ = self.sink.flush(Duration::from_millis(100));
+        self.commit()?;
+        match waited {
+            WaitEnd::Ready => Ok(()),
+            WaitEnd::Failed(_) => self.check_sink(),
+            WaitEnd::TimedOut => bail!(
+                "pipeline `{}`: {} records still unacknowledged after the {} s grace period; their position is not committed, so they will be sent again on restart",
+                self.name,
+                self.tracker.in_flight(),
+                self.options.grace.as_secs()
+            ),
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! Where records go: Kafka, with the acks policy of each pipeline.
+
+mod embedded;
+mod kafka;
+
+pub use embedded::EmbeddedCluster;
+pub use kafka::{KafkaSink, ProducerPool, SendError, SharedProducer, acks_settings};

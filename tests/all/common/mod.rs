@@ -1,0 +1,123 @@
+//! Helpers shared by the integration tests: where things are, running the
+//! `sluice` binary, reading Kafka with an independent client.
+
+#![allow(dead_code)]
+
+pub mod kafka;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// A built plugin component from `plugins/dist`.
+pub fn plugin(name: &str) -> PathBuf {
+    let path = root().join("plugins/dist").join(format!("{name}.wasm"));
+    assert!(path.is_file(), "{} missing: build the plugins with `make plugins`", path.display());
+    path
+}
+
+/// The `sluice` binary next to this test binary.
+pub fn sluice_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let bin = dir.join("sluice");
+    assert!(bin.is_file(), "{} missing: run `cargo build -p sluice` first (make test does)", bin.display());
+    bin
+}
+
+/// A compile cache shared by every test, so plugins compile once per run.
+pub fn cache_dir() -> PathBuf {
+    root().join("target/test-cache")
+}
+
+/// A `sluice` command with the shared cache.
+pub fn sluice() -> Command {
+    let mut c = Command::new(sluice_bin());
+    c.env("SLUICE_CACHE_DIR", cache_dir()).env("SLUICE_LOG", "warn");
+    c
+}
+
+/// A running `sluice run` whose stdout lines arrive on a channel.
+pub struct Running {
+    pub child: Child,
+    lines: mpsc::Receiver<String>,
+    pub seen: Vec<String>,
+}
+
+impl Running {
+    /// Starts `cmd` with stdout captured line by line.
+    pub fn spawn(mut cmd: Command) -> Running {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn sluice");
+        let (tx, rx) = mpsc::channel();
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
+        let tx2 = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx2.send(format!("stderr: {line}"));
+            }
+        });
+        Running { child, lines: rx, seen: Vec::new() }
+    }
+
+    /// Waits for a line containing `needle`; panics with everything seen on timeout.
+    pub fn wait_for(&mut self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!("no line with {needle:?} within {timeout:?}; output so far:\n{}", self.seen.join("\n")),
+            }
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        self.child.wait().expect("wait")
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads exactly `count` records from `topic` with kcat (an independent client),
+/// as `key<TAB>value` lines.
+pub fn kcat_read(bootstrap: &str, topic: &str, count: usize) -> Vec<(String, String)> {
+    let out = Command::new("kcat")
+        .args(["-b", bootstrap, "-t", topic, "-C", "-o", "beginning", "-e", "-q", "-c", &count.to_string()])
+        .args(["-f", "%k\t%s\n"])
+        .output()
+        .expect("kcat is installed (make tools)");
+    assert!(out.status.success(), "kcat failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let (k, v) = l.split_once('\t').unwrap_or(("", l));
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
