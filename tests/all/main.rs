@@ -1,1 +1,11 @@
+//! Sluice's integration tests: one binary, one module per area, shared helpers
+//! in `common/` (wasmtime's `tests/all` layout).
+//!
+//! Needs the plugins built (`make plugins`) and the `sluice` binary
+//! (`cargo build -p sluice`); `make test` does both, and starts real Kafka
+//! for the modules that need it.
 
+mod common;
+mod pipeline_files;
+mod plugins;
+mod quickstart;
