@@ -10,5 +10,6 @@ pub mod cli;
 pub mod pipeline;
 pub mod plugin;
 pub mod position;
+pub mod reload;
 pub mod run;
 pub mod sink;

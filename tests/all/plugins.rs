@@ -1,7 +1,9 @@
 //! Every example plugin through the host's runtime, and components the host
 //! must refuse.
 
-use sluice::plugin::{Batch, Limits, Outcome, PluginError, PluginKind, Runtime, SourceInstance, TransformInstance};
+use sluice::plugin::{
+    Batch, Limits, Outcome, PluginError, PluginKind, Runtime, SourceInstance, TransformInstance,
+};
 
 use crate::common::{cache_dir, plugin};
 
@@ -10,17 +12,25 @@ fn runtime() -> Runtime {
 }
 
 fn config(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 fn transform(name: &str, pairs: &[(&str, &str)]) -> TransformInstance {
     let rt = runtime();
-    let p = rt.load(&plugin(name), PluginKind::Transform).expect("loads");
+    let p = rt
+        .load(&plugin(name), PluginKind::Transform)
+        .expect("loads");
     TransformInstance::open(&p, config(pairs), Limits::default(), name).expect("opens")
 }
 
 fn values(batch: &Batch) -> Vec<String> {
-    batch.iter().map(|r| String::from_utf8_lossy(r.value().unwrap_or(b"<null>")).into_owned()).collect()
+    batch
+        .iter()
+        .map(|r| String::from_utf8_lossy(r.value().unwrap_or(b"<null>")).into_owned())
+        .collect()
 }
 
 /// Polls a source until it finishes or `max` records arrived.
@@ -47,26 +57,45 @@ fn orders_source_is_deterministic_and_resumes_from_its_position() {
     let rt = runtime();
     let p = rt.load(&plugin("orders"), PluginKind::Source).unwrap();
     let cfg = config(&[("count", "20"), ("seed", "42")]);
-    let mut first = SourceInstance::open(&p, cfg.clone(), None, Limits::default(), "orders").unwrap();
+    let mut first =
+        SourceInstance::open(&p, cfg.clone(), None, Limits::default(), "orders").unwrap();
     let (all, position) = drain_source(&mut first, 100);
     assert_eq!(all.len(), 20);
-    assert_eq!(position.as_deref(), Some(&b"21"[..]), "position is the next id");
+    assert_eq!(
+        position.as_deref(),
+        Some(&b"21"[..]),
+        "position is the next id"
+    );
     let v = values(&all);
     assert!(v[0].starts_with(r#"{"id":1,"customer":""#), "{}", v[0]);
     assert!(v[19].starts_with(r#"{"id":20,"#), "{}", v[19]);
-    let headers: Vec<_> = all.get(0).unwrap().headers().map(|(n, v)| (n.to_string(), v.to_vec())).collect();
+    let headers: Vec<_> = all
+        .get(0)
+        .unwrap()
+        .headers()
+        .map(|(n, v)| (n.to_string(), v.to_vec()))
+        .collect();
     assert_eq!(headers, vec![("source".to_string(), b"orders".to_vec())]);
 
-    let mut resumed = SourceInstance::open(&p, cfg, Some(b"11".to_vec()), Limits::default(), "orders").unwrap();
+    let mut resumed =
+        SourceInstance::open(&p, cfg, Some(b"11".to_vec()), Limits::default(), "orders").unwrap();
     let (rest, _) = drain_source(&mut resumed, 100);
-    assert_eq!(values(&rest), v[10..].to_vec(), "resume reproduces the same records");
+    assert_eq!(
+        values(&rest),
+        v[10..].to_vec(),
+        "resume reproduces the same records"
+    );
 }
 
 #[test]
 fn mask_replaces_the_field_and_rejects_non_json() {
     let mut t = transform("mask", &[("field", "email")]);
     let mut b = Batch::default();
-    b.push(Some(b"k1"), Some(br#"{"id":1,"email":"ana@example.com","n":2}"#), &[("h", b"v")]);
+    b.push(
+        Some(b"k1"),
+        Some(br#"{"id":1,"email":"ana@example.com","n":2}"#),
+        &[("h", b"v")],
+    );
     b.push(None, Some(b"not json"), &[]);
     b.push(None, None, &[]);
     b.push(None, Some(br#"{"id":2}"#), &[]);
@@ -74,8 +103,14 @@ fn mask_replaces_the_field_and_rejects_non_json() {
     assert_eq!(input.len(), 4, "input comes back");
     let out = result.unwrap();
     assert_eq!(out.outcomes.len(), 4);
-    assert_eq!(out.outcomes[1], Outcome::Reject("value is not a JSON object".into()));
-    assert_eq!(values(&out.output), vec![r#"{"id":1,"email":"***","n":2}"#, "<null>", r#"{"id":2}"#]);
+    assert_eq!(
+        out.outcomes[1],
+        Outcome::Reject("value is not a JSON object".into())
+    );
+    assert_eq!(
+        values(&out.output),
+        vec![r#"{"id":1,"email":"***","n":2}"#, "<null>", r#"{"id":2}"#]
+    );
     let first = out.output.get(0).unwrap();
     assert_eq!(first.key(), Some(&b"k1"[..]));
     assert_eq!(first.headers().collect::<Vec<_>>(), vec![("h", &b"v"[..])]);
@@ -90,7 +125,10 @@ fn filter_drops_matching_records() {
     b.push(None, Some(br#"{"id":3,"country":"FR"}"#), &[]);
     let out = t.process(b).1.unwrap();
     assert_eq!(out.outcomes[1], Outcome::Emit { start: 1, count: 0 });
-    assert_eq!(values(&out.output), vec![r#"{"id":1,"country":"DE"}"#, r#"{"id":3,"country":"FR"}"#]);
+    assert_eq!(
+        values(&out.output),
+        vec![r#"{"id":1,"country":"DE"}"#, r#"{"id":3,"country":"FR"}"#]
+    );
 }
 
 #[test]
@@ -101,7 +139,11 @@ fn set_key_takes_the_field_as_text() {
     b.push(None, Some(br#"{"country":"DE"}"#), &[]);
     let out = t.process(b).1.unwrap();
     assert_eq!(out.output.get(0).unwrap().key(), Some(&b"17"[..]));
-    assert!(matches!(&out.outcomes[1], Outcome::Reject(r) if r.contains("id")), "{:?}", out.outcomes[1]);
+    assert!(
+        matches!(&out.outcomes[1], Outcome::Reject(r) if r.contains("id")),
+        "{:?}",
+        out.outcomes[1]
+    );
 }
 
 #[test]
@@ -120,7 +162,14 @@ fn passthrough_keeps_every_field() {
 fn a_bad_config_names_the_key() {
     let rt = runtime();
     let p = rt.load(&plugin("mask"), PluginKind::Transform).unwrap();
-    let err = TransformInstance::open(&p, config(&[("colour", "red")]), Limits::default(), "mask.wasm").err().unwrap();
+    let err = TransformInstance::open(
+        &p,
+        config(&[("colour", "red")]),
+        Limits::default(),
+        "mask.wasm",
+    )
+    .err()
+    .unwrap();
     let text = err.to_string();
     assert!(matches!(err, PluginError::Config { .. }), "{text}");
     assert!(text.starts_with("mask.wasm: bad config key `"), "{text}");
@@ -130,15 +179,28 @@ fn a_bad_config_names_the_key() {
 fn a_component_of_another_world_is_refused_with_its_name_and_what_is_missing() {
     let rt = runtime();
     let path = plugin("wrong-world");
-    let err = rt.load(&path, PluginKind::Transform).err().expect("refused");
+    let err = rt
+        .load(&path, PluginKind::Transform)
+        .err()
+        .expect("refused");
     let text = err.to_string();
-    assert!(text.starts_with(&format!("{}: not a sluice transform plugin: missing export `sluice:plugin/transformer@0.1.0`", path.display())), "{text}");
+    assert!(
+        text.starts_with(&format!(
+            "{}: not a sluice transform plugin: missing export `sluice:plugin/transformer@0.1.0`",
+            path.display()
+        )),
+        "{text}"
+    );
 }
 
 #[test]
 fn a_source_used_as_a_transform_is_named_as_such() {
     let rt = runtime();
-    let err = rt.load(&plugin("orders"), PluginKind::Transform).err().unwrap().to_string();
+    let err = rt
+        .load(&plugin("orders"), PluginKind::Transform)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("it is a source plugin"), "{err}");
 }
 
@@ -148,10 +210,21 @@ fn bytes_that_are_not_a_component_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let core = dir.path().join("core.wasm");
     std::fs::write(&core, b"\0asm\x01\0\0\0").unwrap();
-    let err = rt.load(&core, PluginKind::Transform).err().unwrap().to_string();
-    assert!(err.contains("a core WebAssembly module, not a component"), "{err}");
+    let err = rt
+        .load(&core, PluginKind::Transform)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("a core WebAssembly module, not a component"),
+        "{err}"
+    );
     let junk = dir.path().join("junk.wasm");
     std::fs::write(&junk, b"hello").unwrap();
-    let err = rt.load(&junk, PluginKind::Transform).err().unwrap().to_string();
+    let err = rt
+        .load(&junk, PluginKind::Transform)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("not WebAssembly at all"), "{err}");
 }

@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use sluice::plugin::{Batch, Limits, Outcome, PluginKind, Runtime, SourceInstance, TransformInstance};
+use sluice::plugin::{
+    Batch, Limits, Outcome, PluginKind, Runtime, SourceInstance, TransformInstance,
+};
 
 use crate::common::{Running, cache_dir, kcat_read, plugin, root, sluice};
 
@@ -15,11 +17,21 @@ const COUNT: usize = 400;
 /// plugins: `(key, value)` per record, in order.
 fn expected() -> Vec<(String, String)> {
     let rt = Runtime::new(Some(&cache_dir())).unwrap();
-    let cfg = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
+    let cfg = |pairs: &[(&str, &str)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<Vec<_>>()
+    };
     let src = rt.load(&plugin("orders"), PluginKind::Source).unwrap();
-    let mut source =
-        SourceInstance::open(&src, cfg(&[("count", &COUNT.to_string()), ("rate", "0"), ("seed", "42")]), None, Limits::default(), "orders")
-            .unwrap();
+    let mut source = SourceInstance::open(
+        &src,
+        cfg(&[("count", &COUNT.to_string()), ("rate", "0"), ("seed", "42")]),
+        None,
+        Limits::default(),
+        "orders",
+    )
+    .unwrap();
     let mut batch = Batch::default();
     loop {
         let p = source.poll(512).unwrap();
@@ -39,12 +51,21 @@ fn expected() -> Vec<(String, String)> {
         let p = rt.load(&plugin(name), PluginKind::Transform).unwrap();
         let mut t = TransformInstance::open(&p, c, Limits::default(), name).unwrap();
         let out = t.process(batch).1.unwrap();
-        assert!(out.outcomes.iter().all(|o| matches!(o, Outcome::Emit { .. })));
+        assert!(
+            out.outcomes
+                .iter()
+                .all(|o| matches!(o, Outcome::Emit { .. }))
+        );
         batch = out.output;
     }
     batch
         .iter()
-        .map(|r| (String::from_utf8_lossy(r.key().unwrap()).into_owned(), String::from_utf8_lossy(r.value().unwrap()).into_owned()))
+        .map(|r| {
+            (
+                String::from_utf8_lossy(r.key().unwrap()).into_owned(),
+                String::from_utf8_lossy(r.value().unwrap()).into_owned(),
+            )
+        })
         .collect()
 }
 
@@ -53,7 +74,13 @@ fn run_quickstart(acks: &str) {
     let topic = format!("quickstart-{acks}");
     let mut cmd = sluice();
     cmd.current_dir(root())
-        .args(["run", "examples/quickstart.yaml", "--progress-secs", "60", "--state-dir"])
+        .args([
+            "run",
+            "examples/quickstart.yaml",
+            "--progress-secs",
+            "60",
+            "--state-dir",
+        ])
         .arg(state.path())
         .env("ORDERS_COUNT", COUNT.to_string())
         .env("ORDERS_RATE", "0")
@@ -66,20 +93,37 @@ fn run_quickstart(acks: &str) {
     let finished = run.wait_for("pipeline `quickstart` finished", Duration::from_secs(120));
     let want = expected();
     assert!(want.len() < COUNT, "the filter drops some test orders");
-    assert!(finished.contains(&format!("{} records acknowledged", want.len())), "{finished}");
-    assert!(finished.contains(&format!("position {}", COUNT + 1)), "{finished}");
+    assert!(
+        finished.contains(&format!("{} records acknowledged", want.len())),
+        "{finished}"
+    );
+    assert!(
+        finished.contains(&format!("position {}", COUNT + 1)),
+        "{finished}"
+    );
     run.wait_for("keeps serving", Duration::from_secs(10));
 
     let got = kcat_read(&bootstrap, &topic, want.len() + 1);
-    assert_eq!(got.len(), want.len(), "exactly the transformed records, nothing more");
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "exactly the transformed records, nothing more"
+    );
     assert_eq!(got, want);
     for (key, value) in &got {
         assert!(value.contains(r#""email":"***""#), "{value}");
-        assert!(value.starts_with(&format!(r#"{{"id":{key},"#)), "key is the id: {key} {value}");
+        assert!(
+            value.starts_with(&format!(r#"{{"id":{key},"#)),
+            "key is the id: {key} {value}"
+        );
         assert!(!value.contains(r#""country":"XX""#));
     }
-    let state_file = std::fs::read_to_string(state.path().join("quickstart.position.json")).unwrap();
-    assert!(state_file.contains(&hex(&(COUNT + 1).to_string())), "{state_file}");
+    let state_file =
+        std::fs::read_to_string(state.path().join("quickstart.position.json")).unwrap();
+    assert!(
+        state_file.contains(&hex(&(COUNT + 1).to_string())),
+        "{state_file}"
+    );
     let status = run.terminate();
     assert!(status.success(), "{status:?}");
 }

@@ -246,7 +246,10 @@ fn locate(text: &str, key: &str, value: &str) -> (usize, usize) {
     let mut key_line = None;
     for (i, line) in text.lines().enumerate() {
         let Some(k) = line.find(key) else { continue };
-        key_line.get_or_insert((i + 1, k + 1));
+        key_line.get_or_insert((i + 1, line[..k].chars().count() + 1));
+        if value.is_empty() {
+            break;
+        }
         if let Some(v) = line[k + key.len()..].find(value) {
             let col = line[..k + key.len() + v].chars().count() + 1;
             return (i + 1, col);

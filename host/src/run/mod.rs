@@ -12,11 +12,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-pub use pipeline::{LoopOptions, PipelineLoop, Stats, Summary};
+pub use pipeline::{Control, LoopOptions, PipelineLoop, Stage, Stats, Summary};
 
 use crate::pipeline::Pipeline;
 use crate::plugin::{Plugin, PluginKind, Runtime, SourceInstance, TransformInstance};
 use crate::position::{AckTracker, PositionStore};
+use crate::reload::{PluginSlot, Reloader};
 use crate::sink::{EmbeddedCluster, KafkaSink, ProducerPool};
 
 /// Settings of `sluice run`.
@@ -74,6 +75,18 @@ pub fn plugin_label(path: &Path) -> String {
         .unwrap_or_else(|| path.display().to_string())
 }
 
+/// A pipeline built and ready to run, with the handles the supervisor keeps.
+pub struct Built {
+    /// The data path.
+    pub data_path: PipelineLoop,
+    /// Its counters.
+    pub stats: Arc<Stats>,
+    /// Set to stop it.
+    pub cancel: Arc<AtomicBool>,
+    /// Reload requests to it.
+    pub control: std::sync::mpsc::Sender<Control>,
+}
+
 /// Builds one pipeline's data path (loads and opens its plugins, reads its position).
 pub fn build(
     p: &Pipeline,
@@ -81,7 +94,7 @@ pub fn build(
     producers: &ProducerPool,
     brokers: &str,
     options: &RunOptions,
-) -> anyhow::Result<(PipelineLoop, Arc<Stats>, Arc<AtomicBool>)> {
+) -> anyhow::Result<Built> {
     let name = &p.spec.name;
     let store = PositionStore::new(&options.state_dir, name);
     let resume = store.load()?;
@@ -100,7 +113,7 @@ pub fn build(
         let label = plugin_label(&t.path);
         let instance = TransformInstance::open(&plugin, t.config.clone(), t.limits.clone(), &label)
             .with_context(|| format!("pipeline `{name}`: cannot open transform"))?;
-        transforms.push((label, instance));
+        transforms.push(Stage::new(label, instance));
     }
     let producer = producers.get(brokers, &p.spec.sink.kafka)?;
     let sink = KafkaSink::new(producer, &p.spec.sink.kafka, p.spec.errors, name);
@@ -113,7 +126,8 @@ pub fn build(
     if let Some(r) = &resume {
         tracing::info!(pipeline = %name, position = %String::from_utf8_lossy(r), "Resuming from committed position");
     }
-    let lp = PipelineLoop {
+    let (control, control_rx) = std::sync::mpsc::channel();
+    let data_path = PipelineLoop {
         name: name.clone(),
         source,
         transforms,
@@ -124,133 +138,294 @@ pub fn build(
         stats: stats.clone(),
         cancel: cancel.clone(),
         options: loop_options,
+        control: control_rx,
     };
-    Ok((lp, stats, cancel))
+    Ok(Built {
+        data_path,
+        stats,
+        cancel,
+        control,
+    })
 }
 
 struct Running {
-    name: String,
+    pipeline: Pipeline,
     stats: Arc<Stats>,
     cancel: Arc<AtomicBool>,
-    last_acked: u64,
+    last_sent: u64,
+    /// A new version of the file waits for this one to stop.
+    replacement: Option<Pipeline>,
 }
 
-/// Runs every pipeline in `files` until all end; returns true when all ended well.
-pub async fn run(files: &[PathBuf], options: RunOptions) -> anyhow::Result<bool> {
-    let files = crate::pipeline::expand_paths(files)?;
-    let pipelines = crate::pipeline::load_all(&files)?;
-    let runtime = Runtime::new(options.cache_dir.as_deref())?;
-    let mut plugins = PluginCache::new(runtime);
-    let producers = ProducerPool::default();
+type Done = (String, anyhow::Result<Summary>);
 
-    let embedded = if pipelines
-        .iter()
-        .any(|p| p.spec.sink.kafka.brokers.is_none())
-    {
-        let cluster = EmbeddedCluster::start()?;
-        let bootstrap = cluster.bootstrap_servers();
-        println!("Embedded Kafka cluster at {bootstrap}");
-        println!(
-            "  for trying things out only: it ignores acks and has no replication, so it proves nothing about durability"
-        );
-        for p in pipelines
-            .iter()
-            .filter(|p| p.spec.sink.kafka.brokers.is_none())
-        {
-            cluster.create_topic(&p.spec.sink.kafka.topic, 1)?;
-            println!(
-                "  pipeline `{}` → topic `{}`; read it with: kcat -b {bootstrap} -t {} -C -f '%k %s\\n'",
-                p.spec.name, p.spec.sink.kafka.topic, p.spec.sink.kafka.topic
-            );
+/// Runs and rebuilds pipelines as their files change.
+struct Supervisor {
+    paths: Vec<PathBuf>,
+    options: RunOptions,
+    plugins: PluginCache,
+    producers: ProducerPool,
+    embedded: Option<EmbeddedCluster>,
+    reloader: Arc<Reloader>,
+    running: HashMap<String, Running>,
+    done_tx: tokio::sync::mpsc::UnboundedSender<Done>,
+    all_ok: bool,
+}
+
+impl Supervisor {
+    fn brokers_for(&mut self, p: &Pipeline) -> anyhow::Result<String> {
+        if let Some(b) = &p.spec.sink.kafka.brokers {
+            return Ok(b.clone());
         }
-        Some(cluster)
-    } else {
-        None
-    };
+        if self.embedded.is_none() {
+            let cluster = EmbeddedCluster::start()?;
+            println!("Embedded Kafka cluster at {}", cluster.bootstrap_servers());
+            println!(
+                "  for trying things out only: it ignores acks and has no replication, so it proves nothing about durability"
+            );
+            self.embedded = Some(cluster);
+        }
+        let cluster = self
+            .embedded
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("embedded cluster missing"))?;
+        let bootstrap = cluster.bootstrap_servers();
+        let topic = &p.spec.sink.kafka.topic;
+        cluster.create_topic(topic, 1)?;
+        println!(
+            "  pipeline `{}` → topic `{topic}`; read it with: kcat -b {bootstrap} -t {topic} -C -f '%k %s\\n'",
+            p.spec.name
+        );
+        Ok(bootstrap)
+    }
 
-    let (done_tx, mut done_rx) =
-        tokio::sync::mpsc::unbounded_channel::<(String, anyhow::Result<Summary>)>();
-    let mut running: Vec<Running> = Vec::new();
-    let mut all_ok = true;
-    for p in &pipelines {
-        let brokers = match (&p.spec.sink.kafka.brokers, &embedded) {
-            (Some(b), _) => b.clone(),
-            (None, Some(e)) => e.bootstrap_servers(),
-            (None, None) => unreachable_brokers(),
-        };
-        match build(p, &mut plugins, &producers, &brokers, &options) {
-            Ok((lp, stats, cancel)) => {
-                let name = p.spec.name.clone();
-                let tx = done_tx.clone();
-                println!(
-                    "pipeline `{name}` running: {} → kafka {} topic `{}` (acks {})",
-                    std::iter::once(plugin_label(&p.source.path))
-                        .chain(p.transforms.iter().map(|t| plugin_label(&t.path)))
-                        .collect::<Vec<_>>()
-                        .join(" → "),
-                    brokers,
-                    p.spec.sink.kafka.topic,
-                    p.spec.sink.kafka.acks.as_str()
-                );
-                std::thread::Builder::new()
-                    .name(format!("pipeline-{name}"))
-                    .spawn(move || {
-                        let result = lp.run();
-                        let _ = tx.send((name, result));
-                    })?;
-                running.push(Running {
-                    name: p.spec.name.clone(),
-                    stats,
-                    cancel,
-                    last_acked: 0,
-                });
-            }
+    fn start(&mut self, p: Pipeline) {
+        let name = p.spec.name.clone();
+        let started = self.brokers_for(&p).and_then(|brokers| {
+            let built = build(
+                &p,
+                &mut self.plugins,
+                &self.producers,
+                &brokers,
+                &self.options,
+            )?;
+            Ok((brokers, built))
+        });
+        let (brokers, built) = match started {
+            Ok(b) => b,
             Err(e) => {
-                all_ok = false;
-                eprintln!("error: pipeline `{}` not started: {e:#}", p.spec.name);
+                self.all_ok = false;
+                eprintln!("error: pipeline `{name}` not started: {e:#}");
+                return;
+            }
+        };
+        let slots = std::iter::once((None, &p.source))
+            .chain(p.transforms.iter().enumerate().map(|(i, t)| (Some(i), t)));
+        for (stage, plugin) in slots {
+            let digest = match stage {
+                None => built.data_path.source.plugin().digest().to_string(),
+                Some(i) => built.data_path.transforms[i]
+                    .instance
+                    .plugin()
+                    .digest()
+                    .to_string(),
+            };
+            let registered = self.reloader.register(PluginSlot {
+                pipeline: name.clone(),
+                stage,
+                path: plugin.path.clone(),
+                config: plugin.config.clone(),
+                limits: plugin.limits.clone(),
+                digest,
+                control: built.control.clone(),
+                stats: built.stats.clone(),
+            });
+            if let Err(e) = registered {
+                tracing::warn!(pipeline = %name, error = %e, "Plugin file not watched; hot reload is off for it");
+            }
+        }
+        println!(
+            "pipeline `{name}` running: {} → kafka {brokers} topic `{}` (acks {})",
+            std::iter::once(plugin_label(&p.source.path))
+                .chain(p.transforms.iter().map(|t| plugin_label(&t.path)))
+                .collect::<Vec<_>>()
+                .join(" → "),
+            p.spec.sink.kafka.topic,
+            p.spec.sink.kafka.acks.as_str()
+        );
+        let tx = self.done_tx.clone();
+        let data_path = built.data_path;
+        let thread_name = name.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("pipeline-{name}"))
+            .spawn(move || {
+                let result = data_path.run();
+                let _ = tx.send((thread_name, result));
+            });
+        if let Err(e) = spawned {
+            self.all_ok = false;
+            eprintln!("error: pipeline `{name}` not started: {e}");
+            return;
+        }
+        self.running.insert(
+            name,
+            Running {
+                pipeline: p,
+                stats: built.stats,
+                cancel: built.cancel,
+                last_sent: 0,
+                replacement: None,
+            },
+        );
+    }
+
+    /// A pipeline thread ended.
+    fn finished(&mut self, name: String, result: anyhow::Result<Summary>) {
+        self.reloader.unregister(&name);
+        let replacement = self.running.remove(&name).and_then(|r| r.replacement);
+        match result {
+            Ok(s) => println!(
+                "pipeline `{name}` {}: {} records acknowledged, position {}",
+                if s.finished { "finished" } else { "stopped" },
+                s.acknowledged,
+                s.position
+                    .as_deref()
+                    .map(|p| String::from_utf8_lossy(p).into_owned())
+                    .unwrap_or_else(|| "none".into())
+            ),
+            Err(e) => {
+                self.all_ok = false;
+                eprintln!("error: {e:#}");
+            }
+        }
+        if let Some(p) = replacement {
+            println!(
+                "pipeline `{}` restarting with its changed file",
+                p.spec.name
+            );
+            self.start(p);
+        }
+    }
+
+    /// Pipeline files changed: start new ones, stop removed ones, rebuild changed ones.
+    fn pipeline_files_changed(&mut self) {
+        let files = crate::pipeline::expand_paths(&self.paths).unwrap_or_default();
+        let mut seen = std::collections::HashSet::new();
+        for file in &files {
+            match crate::pipeline::load_file(file) {
+                Err(e) => {
+                    let running = self.running.values().any(|r| &r.pipeline.file == file);
+                    println!(
+                        "pipeline file {} not reloaded: {e}{}",
+                        file.display(),
+                        if running {
+                            "\n  the running version keeps running"
+                        } else {
+                            ""
+                        }
+                    );
+                    if let Some(r) = self.running.values().find(|r| &r.pipeline.file == file) {
+                        seen.insert(r.pipeline.spec.name.clone());
+                    }
+                }
+                Ok(p) => {
+                    seen.insert(p.spec.name.clone());
+                    match self.running.get_mut(&p.spec.name) {
+                        None => self.start(p),
+                        Some(r) if r.pipeline != p => {
+                            println!(
+                                "pipeline `{}` changed in {}: stopping it to rebuild",
+                                p.spec.name,
+                                file.display()
+                            );
+                            r.cancel.store(true, Ordering::Relaxed);
+                            r.replacement = Some(p);
+                        }
+                        Some(_) => {}
+                    }
+                }
+            }
+        }
+        for r in self.running.values_mut() {
+            if !seen.contains(&r.pipeline.spec.name) && !r.cancel.load(Ordering::Relaxed) {
+                println!(
+                    "pipeline `{}` removed ({} is gone): stopping it",
+                    r.pipeline.spec.name,
+                    r.pipeline.file.display()
+                );
+                r.cancel.store(true, Ordering::Relaxed);
+                r.replacement = None;
             }
         }
     }
-    drop(done_tx);
 
-    let mut remaining = running.len();
-    let mut progress = tokio::time::interval(options.progress_every);
+    fn progress(&mut self, secs: f64) {
+        for r in self.running.values_mut() {
+            let sent = r.stats.sent.load(Ordering::Relaxed);
+            let rate = (sent - r.last_sent.min(sent)) as f64 / secs;
+            r.last_sent = sent;
+            tracing::info!(
+                pipeline = %r.pipeline.spec.name,
+                sent,
+                rate = rate.round() as u64,
+                skipped = r.stats.skipped.load(Ordering::Relaxed),
+                reloads = r.stats.reloads.load(Ordering::Relaxed),
+                "Progress"
+            );
+        }
+    }
+
+    fn stop_all(&mut self) {
+        for r in self.running.values_mut() {
+            r.replacement = None;
+            r.cancel.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Runs every pipeline in `paths` until all end (or a signal stops them);
+/// returns true when all ended well.
+pub async fn run(paths: &[PathBuf], options: RunOptions) -> anyhow::Result<bool> {
+    let files = crate::pipeline::expand_paths(paths)?;
+    let pipelines = crate::pipeline::load_all(&files)?;
+    let runtime = Runtime::new(options.cache_dir.as_deref())?;
+    let (watch_tx, mut watch_rx) = tokio::sync::mpsc::unbounded_channel();
+    let reloader = Reloader::start(runtime.clone(), paths, watch_tx)?;
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Done>();
+    let progress_every = options.progress_every;
+    let mut sup = Supervisor {
+        paths: paths.to_vec(),
+        options,
+        plugins: PluginCache::new(runtime),
+        producers: ProducerPool::default(),
+        embedded: None,
+        reloader,
+        running: HashMap::new(),
+        done_tx,
+        all_ok: true,
+    };
+    for p in pipelines {
+        sup.start(p);
+    }
+
+    let mut progress = tokio::time::interval(progress_every);
     progress.tick().await;
     let mut last_tick = Instant::now();
     let mut stopping = false;
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    while remaining > 0 {
+    while !sup.running.is_empty() {
         tokio::select! {
-            Some((name, result)) = done_rx.recv() => {
-                remaining -= 1;
-                match result {
-                    Ok(s) => println!(
-                        "pipeline `{name}` {}: {} records acknowledged, position {}",
-                        if s.finished { "finished" } else { "stopped" },
-                        s.acknowledged,
-                        s.position.as_deref().map(|p| String::from_utf8_lossy(p).into_owned()).unwrap_or_else(|| "none".into())
-                    ),
-                    Err(e) => {
-                        all_ok = false;
-                        eprintln!("error: {e:#}");
-                    }
-                }
-            }
+            Some((name, result)) = done_rx.recv() => sup.finished(name, result),
+            Some(_) = watch_rx.recv() => if !stopping { sup.pipeline_files_changed() },
             _ = progress.tick() => {
-                let secs = last_tick.elapsed().as_secs_f64().max(0.001);
+                sup.progress(last_tick.elapsed().as_secs_f64().max(0.001));
                 last_tick = Instant::now();
-                for r in &mut running {
-                    let sent = r.stats.sent.load(Ordering::Relaxed);
-                    let rate = (sent - r.last_acked) as f64 / secs;
-                    r.last_acked = sent;
-                    tracing::info!(pipeline = %r.name, sent, rate = rate.round() as u64, skipped = r.stats.skipped.load(Ordering::Relaxed), "Progress");
-                }
             }
-            _ = tokio::signal::ctrl_c() => stop(&running, &mut stopping),
-            _ = sigterm.recv() => stop(&running, &mut stopping),
+            _ = tokio::signal::ctrl_c() => stop(&mut sup, &mut stopping),
+            _ = sigterm.recv() => stop(&mut sup, &mut stopping),
         }
     }
-    if let Some(cluster) = &embedded {
+    if let Some(cluster) = &sup.embedded {
         if !stopping {
             println!(
                 "all pipelines ended; the embedded cluster keeps serving at {} until Ctrl-C",
@@ -262,16 +437,10 @@ pub async fn run(files: &[PathBuf], options: RunOptions) -> anyhow::Result<bool>
             }
         }
     }
-    drop(embedded);
-    Ok(all_ok)
+    Ok(sup.all_ok)
 }
 
-fn unreachable_brokers() -> String {
-    // Every pipeline without brokers gets the embedded cluster, started above.
-    String::from("127.0.0.1:9")
-}
-
-fn stop(running: &[Running], stopping: &mut bool) {
+fn stop(sup: &mut Supervisor, stopping: &mut bool) {
     if *stopping {
         eprintln!("second signal: exiting now without waiting for acknowledgements");
         std::process::exit(130);
@@ -280,7 +449,5 @@ fn stop(running: &[Running], stopping: &mut bool) {
     eprintln!(
         "stopping: finishing in-flight records and committing positions (signal again to exit at once)"
     );
-    for r in running {
-        r.cancel.store(true, Ordering::Relaxed);
-    }
+    sup.stop_all();
 }

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 use crate::pipeline::ErrorPolicy;
-use crate::plugin::{Batch, Outcome, PluginError, SourceInstance, TransformInstance, Transformed};
+use crate::plugin::{
+    Batch, Outcome, Plugin, PluginError, SourceInstance, TransformInstance, Transformed,
+};
 use crate::position::{AckTracker, PositionStore, WaitEnd};
 use crate::sink::{KafkaSink, SendError};
 
@@ -26,6 +28,59 @@ pub struct Stats {
     pub skipped: AtomicU64,
     /// Positions written to the state directory.
     pub commits: AtomicU64,
+    /// Plugin swaps that took effect.
+    pub reloads: AtomicU64,
+    /// Reloads refused (bad file, wrong world, config rejected, trap on open).
+    pub reloads_failed: AtomicU64,
+    /// New transform versions that failed on their first batches and were replaced by the old one.
+    pub rollbacks: AtomicU64,
+}
+
+/// A request to the data path, acted on between batches.
+pub enum Control {
+    /// Replace transform `stage` with an instance already opened off the data path.
+    SwapTransform {
+        /// Index in the transform chain.
+        stage: usize,
+        /// The new instance.
+        instance: TransformInstance,
+    },
+    /// Replace the source: drain, commit, reopen from the committed position.
+    SwapSource {
+        /// The new version, compiled and checked.
+        plugin: Plugin,
+        /// Its configuration.
+        config: Vec<(String, String)>,
+        /// Its limits.
+        limits: crate::plugin::Limits,
+    },
+}
+
+/// Batches a new transform version must pass before the old one is dropped.
+const PROBATION_BATCHES: u32 = 3;
+
+/// A transform in the chain, with the previous version kept while the new one is on probation.
+pub struct Stage {
+    /// Label for logs (the file name).
+    pub label: String,
+    /// The running instance.
+    pub instance: TransformInstance,
+    /// The version replaced by the last swap, kept until the new one passes probation.
+    pub previous: Option<TransformInstance>,
+    /// Batches left before `previous` is dropped.
+    pub probation: u32,
+}
+
+impl Stage {
+    /// A stage running `instance`.
+    pub fn new(label: String, instance: TransformInstance) -> Self {
+        Stage {
+            label,
+            instance,
+            previous: None,
+            probation: 0,
+        }
+    }
 }
 
 /// Tunables of the data path.
@@ -72,8 +127,8 @@ pub struct PipelineLoop {
     pub name: String,
     /// The source instance.
     pub source: SourceInstance,
-    /// Transform instances with their labels, in order.
-    pub transforms: Vec<(String, TransformInstance)>,
+    /// The transform chain, in order.
+    pub transforms: Vec<Stage>,
     /// The sink.
     pub sink: KafkaSink,
     /// Acknowledgement tracking.
@@ -88,6 +143,8 @@ pub struct PipelineLoop {
     pub cancel: Arc<AtomicBool>,
     /// Tunables.
     pub options: LoopOptions,
+    /// Reload requests.
+    pub control: std::sync::mpsc::Receiver<Control>,
 }
 
 fn backoff(attempt: u32) -> Duration {
@@ -119,6 +176,9 @@ impl PipelineLoop {
         loop {
             if self.cancel.load(Ordering::Relaxed) {
                 return Ok(false);
+            }
+            while let Ok(request) = self.control.try_recv() {
+                self.apply_control(request, &mut last_polled_position)?;
             }
             self.check_sink()?;
             match self
@@ -209,18 +269,44 @@ impl PipelineLoop {
     fn transform(&mut self, stage: usize, mut input: Batch) -> anyhow::Result<Batch> {
         let mut attempt = 0;
         loop {
-            let (label, instance) = &mut self.transforms[stage];
-            let (back, result) = instance.process(input);
+            let st = &mut self.transforms[stage];
+            let (back, result) = st.instance.process(input);
             input = back;
             let retry = match &result {
                 Ok(t) => t.outcomes.iter().any(|o| matches!(o, Outcome::Retry(_))),
                 Err(e) => e.is_retryable(),
             };
             if retry && attempt < MAX_RETRIES {
-                tracing::warn!(pipeline = %self.name, transform = %label, attempt, "Transform asked to retry a batch");
+                tracing::warn!(pipeline = %self.name, transform = %st.label, attempt, "Transform asked to retry a batch");
                 std::thread::sleep(backoff(attempt));
                 attempt += 1;
                 continue;
+            }
+            if let (Err(e), true) = (&result, st.probation > 0) {
+                if let Some(previous) = st.previous.take() {
+                    let new_digest = st.instance.plugin().digest().to_string();
+                    let reason = e.to_string();
+                    st.instance = previous;
+                    st.probation = 0;
+                    self.stats.rollbacks.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(pipeline = %self.name, transform = %st.label, new = &new_digest[..12], %reason, "Rolled back a new transform version");
+                    println!(
+                        "reload rolled back: pipeline `{}` transform {} ({}): new version {} failed on its first batches ({reason}); back to {}",
+                        self.name,
+                        stage + 1,
+                        st.label,
+                        &new_digest[..12],
+                        &st.instance.plugin().digest()[..12]
+                    );
+                    attempt = 0;
+                    continue;
+                }
+            }
+            if st.probation > 0 {
+                st.probation -= 1;
+                if st.probation == 0 {
+                    st.previous = None;
+                }
             }
             return match result {
                 Ok(t) => self.collect(stage, &input, t),
@@ -242,6 +328,82 @@ impl PipelineLoop {
         }
     }
 
+    /// Acts on a reload request between batches.
+    fn apply_control(
+        &mut self,
+        request: Control,
+        last_polled: &mut Option<Vec<u8>>,
+    ) -> anyhow::Result<()> {
+        match request {
+            Control::SwapTransform { stage, instance } => {
+                let Some(st) = self.transforms.get_mut(stage) else {
+                    return Ok(());
+                };
+                let old = std::mem::replace(&mut st.instance, instance);
+                println!(
+                    "reload ok: pipeline `{}` transform {} ({}) {} → {}",
+                    self.name,
+                    stage + 1,
+                    st.label,
+                    &old.plugin().digest()[..12],
+                    &st.instance.plugin().digest()[..12]
+                );
+                st.previous = Some(old);
+                st.probation = PROBATION_BATCHES;
+                self.stats.reloads.fetch_add(1, Ordering::Relaxed);
+            }
+            Control::SwapSource {
+                plugin,
+                config,
+                limits,
+            } => {
+                // Everything polled so far must be acknowledged and committed,
+                // so the new version starts exactly after it.
+                match self.tracker.wait_drained(self.options.grace) {
+                    WaitEnd::Ready => {}
+                    WaitEnd::Failed(_) => return self.check_sink(),
+                    WaitEnd::TimedOut => {
+                        self.stats.reloads_failed.fetch_add(1, Ordering::Relaxed);
+                        println!(
+                            "reload failed: pipeline `{}` source: in-flight records not acknowledged within the grace period; keeping the running version",
+                            self.name
+                        );
+                        return Ok(());
+                    }
+                }
+                self.commit()?;
+                let resume = self.tracker.committable();
+                let label = crate::run::plugin_label(plugin.path());
+                let old_digest = self.source.plugin().digest().to_string();
+                match SourceInstance::open(&plugin, config, resume.clone(), limits, &label) {
+                    Ok(new) => {
+                        self.source = new;
+                        *last_polled = resume;
+                        self.stats.reloads.fetch_add(1, Ordering::Relaxed);
+                        println!(
+                            "reload ok: pipeline `{}` source ({label}) {} → {}, resuming at {}",
+                            self.name,
+                            &old_digest[..12],
+                            &plugin.digest()[..12],
+                            last_polled
+                                .as_deref()
+                                .map(|p| String::from_utf8_lossy(p).into_owned())
+                                .unwrap_or_else(|| "the start".into())
+                        );
+                    }
+                    Err(e) => {
+                        self.stats.reloads_failed.fetch_add(1, Ordering::Relaxed);
+                        println!(
+                            "reload failed: pipeline `{}` source ({label}): {e}; keeping the running version",
+                            self.name
+                        );
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Turns per-input outcomes into the next stage's batch, routing rejects.
     fn collect(&mut self, stage: usize, input: &Batch, t: Transformed) -> anyhow::Result<Batch> {
         let Transformed { output, outcomes } = t;
@@ -257,7 +419,7 @@ impl PipelineLoop {
                     }
                 }
                 Outcome::Reject(reason) | Outcome::Retry(reason) => {
-                    let label = &self.transforms[stage].0;
+                    let label = &self.transforms[stage].label;
                     match self.policy {
                         ErrorPolicy::Skip => {
                             tracing::warn!(pipeline = %self.name, transform = %label, record = index, %reason, "Skipped a rejected record");

@@ -13,13 +13,20 @@ use std::time::{Duration, Instant};
 
 /// The repository root.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
 }
 
 /// A built plugin component from `plugins/dist`.
 pub fn plugin(name: &str) -> PathBuf {
     let path = root().join("plugins/dist").join(format!("{name}.wasm"));
-    assert!(path.is_file(), "{} missing: build the plugins with `make plugins`", path.display());
+    assert!(
+        path.is_file(),
+        "{} missing: build the plugins with `make plugins`",
+        path.display()
+    );
     path
 }
 
@@ -28,7 +35,11 @@ pub fn sluice_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let dir = exe.parent().and_then(Path::parent).expect("target dir");
     let bin = dir.join("sluice");
-    assert!(bin.is_file(), "{} missing: run `cargo build -p sluice` first (make test does)", bin.display());
+    assert!(
+        bin.is_file(),
+        "{} missing: run `cargo build -p sluice` first (make test does)",
+        bin.display()
+    );
     bin
 }
 
@@ -40,7 +51,8 @@ pub fn cache_dir() -> PathBuf {
 /// A `sluice` command with the shared cache.
 pub fn sluice() -> Command {
     let mut c = Command::new(sluice_bin());
-    c.env("SLUICE_CACHE_DIR", cache_dir()).env("SLUICE_LOG", "warn");
+    c.env("SLUICE_CACHE_DIR", cache_dir())
+        .env("SLUICE_LOG", "warn");
     c
 }
 
@@ -70,7 +82,11 @@ impl Running {
                 let _ = tx2.send(format!("stderr: {line}"));
             }
         });
-        Running { child, lines: rx, seen: Vec::new() }
+        Running {
+            child,
+            lines: rx,
+            seen: Vec::new(),
+        }
     }
 
     /// Waits for a line containing `needle`; panics with everything seen on timeout.
@@ -85,14 +101,20 @@ impl Running {
                         return line;
                     }
                 }
-                Err(_) => panic!("no line with {needle:?} within {timeout:?}; output so far:\n{}", self.seen.join("\n")),
+                Err(_) => panic!(
+                    "no line with {needle:?} within {timeout:?}; output so far:\n{}",
+                    self.seen.join("\n")
+                ),
             }
         }
     }
 
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         self.child.wait().expect("wait")
     }
 }
@@ -108,11 +130,27 @@ impl Drop for Running {
 /// as `key<TAB>value` lines.
 pub fn kcat_read(bootstrap: &str, topic: &str, count: usize) -> Vec<(String, String)> {
     let out = Command::new("kcat")
-        .args(["-b", bootstrap, "-t", topic, "-C", "-o", "beginning", "-e", "-q", "-c", &count.to_string()])
+        .args([
+            "-b",
+            bootstrap,
+            "-t",
+            topic,
+            "-C",
+            "-o",
+            "beginning",
+            "-e",
+            "-q",
+            "-c",
+            &count.to_string(),
+        ])
         .args(["-f", "%k\t%s\n"])
         .output()
         .expect("kcat is installed (make tools)");
-    assert!(out.status.success(), "kcat failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "kcat failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| {
