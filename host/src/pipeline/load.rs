@@ -9,7 +9,7 @@ use super::error::{FileError, FileErrors};
 use super::interpolate::interpolate;
 use std::time::Duration;
 
-use super::schema::{LimitsSpec, PipelineSpec, PluginSpec};
+use super::schema::{Acks, ErrorPolicy, LimitsSpec, PipelineSpec, PluginSpec};
 use crate::plugin::Limits;
 
 /// A pipeline read from a file, with plugin paths resolved.
@@ -315,6 +315,21 @@ fn check(file: &Path, text: &str, mut spec: PipelineSpec) -> Result<Pipeline, Fi
                 "use `acks: none|leader|all` and `brokers:` in the kafka sink instead",
             ));
         }
+    }
+    match (spec.errors, &spec.dead_letter) {
+        (ErrorPolicy::DeadLetter, None) => errors.push(at("errors", "dead-letter",
+            "`errors: dead-letter` needs a dead-letter topic".into(),
+            "add `dead_letter: { topic: NAME }` to the pipeline")),
+        (ErrorPolicy::DeadLetter, Some(_)) if kafka.acks == Acks::None => errors.push(at("errors", "dead-letter",
+            "`errors: dead-letter` with `acks: none` contradicts itself: dead letters could be lost silently".into(),
+            "use `acks: leader` or `acks: all`, or `errors: skip`")),
+        (ErrorPolicy::DeadLetter, Some(d)) if d.topic.trim().is_empty() || d.topic == kafka.topic => errors.push(at("dead_letter", "",
+            "the dead-letter topic must be named and differ from the sink topic".into(),
+            "name a separate topic, e.g. `orders.dlq`")),
+        (ErrorPolicy::Fail | ErrorPolicy::Skip, Some(_)) => errors.push(at("dead_letter", "",
+            format!("`dead_letter` is set but `errors` is `{}`", spec.errors.as_str()),
+            "set `errors: dead-letter`, or remove `dead_letter`")),
+        _ => {}
     }
     if !errors.is_empty() {
         return Err(FileErrors(errors));

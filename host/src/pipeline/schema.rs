@@ -25,8 +25,19 @@ pub struct PipelineSpec {
     /// What happens to a record a transform rejects (default `fail`).
     #[serde(default)]
     pub errors: ErrorPolicy,
+    /// Where rejected records go under `errors: dead-letter`.
+    pub dead_letter: Option<DeadLetterSpec>,
     /// Most records asked of the source per poll (default 512).
     pub batch_size: Option<u32>,
+}
+
+/// The dead-letter topic of a pipeline.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DeadLetterSpec {
+    /// Topic on the pipeline's cluster that receives rejected records, with
+    /// headers naming pipeline, stage, plugin, error, original topic and time.
+    pub topic: String,
 }
 
 /// A plugin reference: a component file and its configuration.
@@ -144,6 +155,8 @@ pub enum ErrorPolicy {
     Fail,
     /// Count and log the record, then go on without it.
     Skip,
+    /// Send the record to the dead-letter topic with headers saying why, then go on.
+    DeadLetter,
 }
 
 impl ErrorPolicy {
@@ -152,6 +165,7 @@ impl ErrorPolicy {
         match self {
             ErrorPolicy::Fail => "fail",
             ErrorPolicy::Skip => "skip",
+            ErrorPolicy::DeadLetter => "dead-letter",
         }
     }
 }

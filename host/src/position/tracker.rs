@@ -21,6 +21,18 @@ pub struct DeliveryFailure {
     pub error: String,
 }
 
+/// A record Kafka refused under `errors: dead-letter`, waiting to be sent to
+/// the dead-letter topic as part of its batch.
+#[derive(Debug, Clone)]
+pub struct Redirect {
+    /// The batch it belongs to (still open until the dead letter is acknowledged).
+    pub batch: u64,
+    /// The refused record; `topic` is where it was headed.
+    pub record: crate::plugin::OwnedRecord,
+    /// Kafka's reason.
+    pub error: String,
+}
+
 struct Pending {
     seq: u64,
     remaining: usize,
@@ -37,6 +49,7 @@ struct State {
     committable: Option<Vec<u8>>,
     committable_changed: bool,
     failure: Option<DeliveryFailure>,
+    redirects: Vec<Redirect>,
 }
 
 /// Shared between the pipeline thread (registers batches) and the producer's
@@ -131,6 +144,20 @@ impl AckTracker {
         s.failure.get_or_insert(failure);
         drop(s);
         self.changed.notify_all();
+    }
+
+    /// Queues a refused record for the dead-letter topic; its batch stays open.
+    pub fn redirect(&self, redirect: Redirect) {
+        let mut s = self.lock();
+        s.failed += 1;
+        s.redirects.push(redirect);
+        drop(s);
+        self.changed.notify_all();
+    }
+
+    /// Takes the records waiting for the dead-letter topic.
+    pub fn take_redirects(&self) -> Vec<Redirect> {
+        std::mem::take(&mut self.lock().redirects)
     }
 
     /// One record of batch `seq` failed but the error policy lets it go

@@ -15,6 +15,7 @@ use anyhow::Context;
 pub use pipeline::{Control, LoopOptions, PipelineLoop, Stage, Stats, Summary};
 
 use crate::pipeline::Pipeline;
+use crate::plugin::Batch;
 use crate::plugin::{Plugin, PluginKind, Runtime, SourceInstance, TransformInstance};
 use crate::position::{AckTracker, PositionStore};
 use crate::reload::{PluginSlot, Reloader};
@@ -139,6 +140,9 @@ pub fn build(
         cancel: cancel.clone(),
         options: loop_options,
         control: control_rx,
+        dead_letter_topic: p.spec.dead_letter.as_ref().map(|d| d.topic.clone()),
+        sink_topic: p.spec.sink.kafka.topic.clone(),
+        dead_letters: Batch::default(),
     };
     Ok(Built {
         data_path,

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 
 use crate::pipeline::ErrorPolicy;
 use crate::plugin::{
-    Batch, Outcome, Plugin, PluginError, SourceInstance, TransformInstance, Transformed,
+    Batch, Outcome, OwnedRecord, Plugin, PluginError, SourceInstance, TransformInstance, Transformed,
 };
 use crate::position::{AckTracker, PositionStore, WaitEnd};
 use crate::sink::{KafkaSink, SendError};
@@ -26,6 +26,8 @@ pub struct Stats {
     pub filtered: AtomicU64,
     /// Records rejected and skipped under `errors: skip`.
     pub skipped: AtomicU64,
+    /// Records sent to the dead-letter topic.
+    pub dead_lettered: AtomicU64,
     /// Positions written to the state directory.
     pub commits: AtomicU64,
     /// Plugin swaps that took effect.
@@ -145,6 +147,12 @@ pub struct PipelineLoop {
     pub options: LoopOptions,
     /// Reload requests.
     pub control: std::sync::mpsc::Receiver<Control>,
+    /// The dead-letter topic under `errors: dead-letter`.
+    pub dead_letter_topic: Option<String>,
+    /// The sink topic (named in dead letters' headers).
+    pub sink_topic: String,
+    /// Dead letters of the batch being processed.
+    pub dead_letters: Batch,
 }
 
 fn backoff(attempt: u32) -> Duration {
@@ -254,7 +262,7 @@ impl PipelineLoop {
                     std::thread::sleep(backoff(attempt));
                     attempt += 1;
                 }
-                Err(e @ PluginError::Trap { .. }) if self.policy == ErrorPolicy::Skip => {
+                Err(e @ PluginError::Trap { .. }) if self.policy != ErrorPolicy::Fail => {
                     // The Store is gone; a new instance resumes after the last
                     // records it handed over, so nothing is read twice.
                     tracing::warn!(pipeline = %self.name, error = %e, "Source trapped; re-instantiating");
@@ -311,6 +319,16 @@ impl PipelineLoop {
             return match result {
                 Ok(t) => self.collect(stage, &input, t),
                 Err(e) => match self.policy {
+                    ErrorPolicy::DeadLetter => {
+                        let label = self.transforms[stage].label.clone();
+                        tracing::warn!(pipeline = %self.name, records = input.len(), error = %e, "Dead-lettered a batch the transform failed on");
+                        for i in 0..input.len() {
+                            if let Some(r) = input.to_owned_record(i) {
+                                self.dead_letter(r, &format!("transform {}", stage + 1), &label, &e.to_string());
+                            }
+                        }
+                        Ok(Batch::default())
+                    }
                     ErrorPolicy::Skip => {
                         tracing::warn!(pipeline = %self.name, records = input.len(), error = %e, "Skipped a batch the transform failed on");
                         self.stats
@@ -419,8 +437,14 @@ impl PipelineLoop {
                     }
                 }
                 Outcome::Reject(reason) | Outcome::Retry(reason) => {
-                    let label = &self.transforms[stage].label;
+                    let label = self.transforms[stage].label.clone();
+                    let label = &label;
                     match self.policy {
+                        ErrorPolicy::DeadLetter => {
+                            if let Some(r) = input.to_owned_record(index) {
+                                self.dead_letter(r, &format!("transform {}", stage + 1), label, reason);
+                            }
+                        }
                         ErrorPolicy::Skip => {
                             tracing::warn!(pipeline = %self.name, transform = %label, record = index, %reason, "Skipped a rejected record");
                             self.stats.skipped.fetch_add(1, Ordering::Relaxed);
@@ -456,6 +480,45 @@ impl PipelineLoop {
         Ok(rebuilt)
     }
 
+    /// Adds `record` to this batch's dead letters, with headers saying why.
+    fn dead_letter(&mut self, mut record: OwnedRecord, stage: &str, plugin: &str, error: &str) {
+        let Some(topic) = &self.dead_letter_topic else { return };
+        let original = record.topic.take().unwrap_or_else(|| self.sink_topic.clone());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or_default();
+        for (name, value) in [
+            ("sluice.pipeline", self.name.clone()),
+            ("sluice.stage", stage.to_string()),
+            ("sluice.plugin", plugin.to_string()),
+            ("sluice.error", error.to_string()),
+            ("sluice.original.topic", original),
+            ("sluice.time", now.to_string()),
+        ] {
+            record.headers.push((name.to_string(), value.into_bytes()));
+        }
+        record.topic = Some(topic.clone());
+        record.partition = None;
+        self.dead_letters.push_owned(&record);
+    }
+
+    /// Sends records Kafka refused (under `errors: dead-letter`) to the dead-letter topic.
+    fn send_redirects(&mut self) -> anyhow::Result<()> {
+        for r in self.tracker.take_redirects() {
+            self.dead_letter(r.record, "sink", "kafka", &r.error);
+            let dead = std::mem::take(&mut self.dead_letters);
+            match self.sink.send_with(&dead, r.batch, &self.tracker, &self.cancel, ErrorPolicy::Fail) {
+                Ok(()) => {
+                    self.stats.dead_lettered.fetch_add(dead.len() as u64, Ordering::Relaxed);
+                }
+                Err(SendError::Cancelled) => return Ok(()),
+                Err(e) => bail!("pipeline `{}`: cannot send a dead letter: {e}", self.name),
+            }
+        }
+        Ok(())
+    }
+
     fn check_sink(&self) -> anyhow::Result<()> {
         if let Some(f) = self.tracker.failure() {
             bail!(
@@ -482,7 +545,15 @@ impl PipelineLoop {
     /// Waits for outstanding acknowledgements (bounded by the grace period),
     /// then commits the final position.
     fn drain(&mut self) -> anyhow::Result<()> {
-        let waited = self.tracker.wait_drained(self.options.grace);
+        let deadline = Instant::now() + self.options.grace;
+        let waited = loop {
+            self.send_redirects()?;
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.tracker.wait_drained(left.min(Duration::from_millis(100))) {
+                WaitEnd::TimedOut if !left.is_zero() => continue,
+                other => break other,
+            }
+        };
         let _ = self.sink.flush(Duration::from_millis(100));
         self.commit()?;
         match waited {

@@ -9,12 +9,13 @@ use std::time::Duration;
 use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{DeliveryResult, Header, Message, OwnedHeaders};
+use rdkafka::message::{DeliveryResult, Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 
 use crate::pipeline::{Acks, ErrorPolicy, KafkaSinkSpec};
 use crate::plugin::Batch;
-use crate::position::{AckTracker, DeliveryFailure};
+use crate::plugin::OwnedRecord;
+use crate::position::{AckTracker, DeliveryFailure, Redirect};
 
 /// What a delivery report carries back to its pipeline.
 pub struct Delivery {
@@ -56,6 +57,23 @@ impl ProducerContext for SinkContext {
                         record: d.record,
                         error,
                     }),
+                    ErrorPolicy::DeadLetter => {
+                        // The record's batch stays open until its dead letter is
+                        // acknowledged; the pipeline thread sends it.
+                        let headers = message
+                            .headers()
+                            .map(|h| h.iter().map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec())).collect())
+                            .unwrap_or_default();
+                        let record = OwnedRecord {
+                            key: message.key().map(<[u8]>::to_vec),
+                            value: message.payload().map(<[u8]>::to_vec),
+                            headers,
+                            timestamp_ms: None,
+                            topic: Some(message.topic().to_string()),
+                            partition: None,
+                        };
+                        d.tracker.redirect(Redirect { batch: d.batch, record, error });
+                    }
                 }
             }
         }
@@ -178,6 +196,19 @@ impl KafkaSink {
         tracker: &Arc<AckTracker>,
         cancel: &AtomicBool,
     ) -> Result<(), SendError> {
+        self.send_with(batch, seq, tracker, cancel, self.policy)
+    }
+
+    /// As [`KafkaSink::send`], with the error policy for these records
+    /// (dead letters themselves must not be dead-lettered again).
+    pub fn send_with(
+        &self,
+        batch: &Batch,
+        seq: u64,
+        tracker: &Arc<AckTracker>,
+        cancel: &AtomicBool,
+        policy: ErrorPolicy,
+    ) -> Result<(), SendError> {
         for (index, record) in batch.iter().enumerate() {
             let mut headers = OwnedHeaders::new_with_capacity(0);
             for (name, value) in record.headers() {
@@ -200,7 +231,7 @@ impl KafkaSink {
                 tracker: tracker.clone(),
                 batch: seq,
                 record: index as u32,
-                policy: self.policy,
+                policy,
                 pipeline: self.pipeline.clone(),
             });
             let mut out: BaseRecord<'_, [u8], [u8], Box<Delivery>> =

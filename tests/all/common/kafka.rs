@@ -101,7 +101,12 @@ pub struct KafkaOptions {
 impl KafkaOptions {
     /// Defaults for `mode`: random ports, fresh temporary directory, no extra properties.
     pub fn new(mode: Mode) -> Self {
-        KafkaOptions { mode, port_base: None, dir: None, props: Vec::new() }
+        KafkaOptions {
+            mode,
+            port_base: None,
+            dir: None,
+            props: Vec::new(),
+        }
     }
 
     /// Sets fixed ports (see [`KafkaOptions::port_base`]).
@@ -146,13 +151,20 @@ pub struct ConsumedRecord {
 impl ConsumedRecord {
     /// Parses the value as JSON.
     pub fn value_json(&self) -> Result<serde_json::Value> {
-        serde_json::from_str(&self.value)
-            .with_context(|| format!("value at {}@{} is not JSON: {:?}", self.partition, self.offset, self.value))
+        serde_json::from_str(&self.value).with_context(|| {
+            format!(
+                "value at {}@{} is not JSON: {:?}",
+                self.partition, self.offset, self.value
+            )
+        })
     }
 
     /// First header called `name`.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -213,7 +225,10 @@ pub fn shared_cluster() -> Result<&'static KafkaCluster> {
     shared(&SHARED_CLUSTER, Mode::Cluster)
 }
 
-fn shared(cell: &'static OnceLock<Result<KafkaCluster, String>>, mode: Mode) -> Result<&'static KafkaCluster> {
+fn shared(
+    cell: &'static OnceLock<Result<KafkaCluster, String>>,
+    mode: Mode,
+) -> Result<&'static KafkaCluster> {
     // A failed start is remembered: every test that wants this cluster fails with the same
     // message instead of retrying a 90 s start-up each time.
     cell.get_or_init(|| KafkaCluster::start(KafkaOptions::new(mode)).map_err(|e| format!("{e:#}")))
@@ -238,10 +253,17 @@ impl KafkaCluster {
         let (dir, remove_dir) = match &opts.dir {
             Some(d) => (d.clone(), false),
             None => {
-                let base = option_env!("CARGO_TARGET_TMPDIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
-                let d = base.join("sluice-kafka").join(format!("{}-{}-{k}", opts.mode.as_arg(), std::process::id()));
+                let base = option_env!("CARGO_TARGET_TMPDIR")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(std::env::temp_dir);
+                let d = base.join("sluice-kafka").join(format!(
+                    "{}-{}-{k}",
+                    opts.mode.as_arg(),
+                    std::process::id()
+                ));
                 if d.exists() {
-                    std::fs::remove_dir_all(&d).with_context(|| format!("removing stale {}", d.display()))?;
+                    std::fs::remove_dir_all(&d)
+                        .with_context(|| format!("removing stale {}", d.display()))?;
                 }
                 (d, !keep_dirs())
             }
@@ -249,7 +271,10 @@ impl KafkaCluster {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
 
         let fixed_base = opts.port_base.or_else(|| {
-            std::env::var("SLUICE_KAFKA_PORT_BASE").ok().and_then(|v| v.parse::<u16>().ok()).map(|b| b.saturating_add((k as u16).saturating_mul(200)))
+            std::env::var("SLUICE_KAFKA_PORT_BASE")
+                .ok()
+                .and_then(|v| v.parse::<u16>().ok())
+                .map(|b| b.saturating_add((k as u16).saturating_mul(200)))
         });
         let attempts = if fixed_base.is_some() { 1 } else { 3 };
         let mut last_err = None;
@@ -261,7 +286,12 @@ impl KafkaCluster {
                 let (nb, nc) = opts.mode.ports_needed();
                 let ports = pick_free_ports(nb + nc)?;
                 let join = |p: &[u16]| p.iter().map(u16::to_string).collect::<Vec<_>>().join(",");
-                args.extend(["--broker-ports".into(), join(&ports[..nb]), "--controller-ports".into(), join(&ports[nb..])]);
+                args.extend([
+                    "--broker-ports".into(),
+                    join(&ports[..nb]),
+                    "--controller-ports".into(),
+                    join(&ports[nb..]),
+                ]);
             }
             args.extend(["--owner-pid".into(), std::process::id().to_string()]);
             if remove_dir {
@@ -273,18 +303,38 @@ impl KafkaCluster {
             match run_script(&dir, &args) {
                 Ok(out) => {
                     let field = |name: &str| {
-                        out.stdout.lines().rev().find_map(|l| l.strip_prefix(name).map(str::to_owned))
+                        out.stdout
+                            .lines()
+                            .rev()
+                            .find_map(|l| l.strip_prefix(name).map(str::to_owned))
                     };
-                    let bootstrap = field("BOOTSTRAP=").ok_or_else(|| anyhow!("kafka.sh start printed no BOOTSTRAP= line:\n{}", out.stdout))?;
-                    let startup = field("STARTUP_SECONDS=").and_then(|s| s.parse::<f64>().ok()).map(Duration::from_secs_f64).unwrap_or_default();
+                    let bootstrap = field("BOOTSTRAP=").ok_or_else(|| {
+                        anyhow!("kafka.sh start printed no BOOTSTRAP= line:\n{}", out.stdout)
+                    })?;
+                    let startup = field("STARTUP_SECONDS=")
+                        .and_then(|s| s.parse::<f64>().ok())
+                        .map(Duration::from_secs_f64)
+                        .unwrap_or_default();
                     let nodes = bootstrap.split(',').count() as u32;
-                    return Ok(KafkaCluster { mode: opts.mode, dir, bootstrap, nodes, startup, remove_dir });
+                    return Ok(KafkaCluster {
+                        mode: opts.mode,
+                        dir,
+                        bootstrap,
+                        nodes,
+                        startup,
+                        remove_dir,
+                    });
                 }
                 Err(e) => {
-                    let port_clash = e.code == Some(EXIT_PORT_IN_USE) || e.stderr.contains("Address already in use");
+                    let port_clash = e.code == Some(EXIT_PORT_IN_USE)
+                        || e.stderr.contains("Address already in use");
                     let err = anyhow!("{e}");
                     if !(port_clash && attempt < attempts) {
-                        return Err(err.context(format!("starting {} Kafka in {}", opts.mode.as_arg(), dir.display())));
+                        return Err(err.context(format!(
+                            "starting {} Kafka in {}",
+                            opts.mode.as_arg(),
+                            dir.display()
+                        )));
                     }
                     last_err = Some(err);
                 }
@@ -322,7 +372,11 @@ impl KafkaCluster {
     pub fn broker_address(&self, node: NodeId) -> Result<&str> {
         self.bootstrap
             .split(',')
-            .nth((node as usize).checked_sub(1).ok_or_else(|| anyhow!("node ids start at 1"))?)
+            .nth(
+                (node as usize)
+                    .checked_sub(1)
+                    .ok_or_else(|| anyhow!("node ids start at 1"))?,
+            )
             .ok_or_else(|| anyhow!("no node {node} (cluster has {})", self.nodes))
     }
 
@@ -340,7 +394,9 @@ impl KafkaCluster {
     /// commands without a wrapper, e.g. `["status"]`).
     pub fn script(&self, args: &[&str]) -> Result<String> {
         let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
-        Ok(run_script(&self.dir, &args).map_err(|e| anyhow!("{e}"))?.stdout)
+        Ok(run_script(&self.dir, &args)
+            .map_err(|e| anyhow!("{e}"))?
+            .stdout)
     }
 
     fn script_trim(&self, args: &[&str]) -> Result<String> {
@@ -351,7 +407,9 @@ impl KafkaCluster {
     /// the partition has no leader right now (use [`KafkaCluster::wait_leader`] to wait).
     pub fn leader(&self, topic: &str, partition: i32) -> Result<NodeId> {
         let s = self.script_trim(&["leader", topic, &partition.to_string()])?;
-        let id: i64 = s.parse().with_context(|| format!("kafka.sh leader printed {s:?}"))?;
+        let id: i64 = s
+            .parse()
+            .with_context(|| format!("kafka.sh leader printed {s:?}"))?;
         if id < 0 {
             bail!("{topic}-{partition} has no leader right now");
         }
@@ -360,7 +418,13 @@ impl KafkaCluster {
 
     /// Waits up to `timeout` until `topic`/`partition` has a leader, other than `not` if
     /// given (e.g. the node just killed); returns it.
-    pub fn wait_leader(&self, topic: &str, partition: i32, not: Option<NodeId>, timeout: Duration) -> Result<NodeId> {
+    pub fn wait_leader(
+        &self,
+        topic: &str,
+        partition: i32,
+        not: Option<NodeId>,
+        timeout: Duration,
+    ) -> Result<NodeId> {
         let p = partition.to_string();
         let t = secs(timeout);
         let n = not.map(|n| n.to_string());
@@ -369,7 +433,8 @@ impl KafkaCluster {
             args.extend(["--not", n]);
         }
         let s = self.script_trim(&args)?;
-        s.parse().with_context(|| format!("kafka.sh wait-leader printed {s:?}"))
+        s.parse()
+            .with_context(|| format!("kafka.sh wait-leader printed {s:?}"))
     }
 
     /// In-sync replicas of `topic`/`partition`.
@@ -379,14 +444,28 @@ impl KafkaCluster {
 
     /// Waits up to `timeout` until the ISR of `topic`/`partition` has exactly `size`
     /// members; returns them.
-    pub fn wait_isr(&self, topic: &str, partition: i32, size: usize, timeout: Duration) -> Result<Vec<NodeId>> {
-        parse_ids(&self.script_trim(&["wait-isr", topic, &partition.to_string(), &size.to_string(), &secs(timeout)])?)
+    pub fn wait_isr(
+        &self,
+        topic: &str,
+        partition: i32,
+        size: usize,
+        timeout: Duration,
+    ) -> Result<Vec<NodeId>> {
+        parse_ids(&self.script_trim(&[
+            "wait-isr",
+            topic,
+            &partition.to_string(),
+            &size.to_string(),
+            &secs(timeout),
+        ])?)
     }
 
     /// Pid of node `node`'s JVM, `None` if it is down.
     pub fn node_pid(&self, node: NodeId) -> Result<Option<u32>> {
         match run_script(&self.dir, &["node-pid".into(), node.to_string()]) {
-            Ok(out) => Ok(Some(out.stdout.trim().parse().with_context(|| format!("kafka.sh node-pid printed {:?}", out.stdout))?)),
+            Ok(out) => Ok(Some(out.stdout.trim().parse().with_context(|| {
+                format!("kafka.sh node-pid printed {:?}", out.stdout)
+            })?)),
             Err(e) if e.stderr.contains("is not running") => Ok(None),
             Err(e) => Err(anyhow!("{e}")),
         }
@@ -419,7 +498,13 @@ impl KafkaCluster {
     /// Creates a topic with Kafka's TopicCommand and waits until every partition has a
     /// leader on every live node. `configs` are topic configs such as
     /// `("min.insync.replicas", "2")`.
-    pub fn create_topic(&self, name: &str, partitions: u32, replication_factor: u32, configs: &[(&str, &str)]) -> Result<()> {
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: u32,
+        replication_factor: u32,
+        configs: &[(&str, &str)],
+    ) -> Result<()> {
         let p = partitions.to_string();
         let rf = replication_factor.to_string();
         let kvs: Vec<String> = configs.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -435,11 +520,24 @@ impl KafkaCluster {
 
     /// Reads `topic` from the beginning with Kafka's console consumer until `expected`
     /// records arrived, or fails if fewer arrive before no record has come for `timeout`
-    /// (the whole run is capped at `timeout + 30 s`). Records beyond `expected` are not
+    /// (an idle timeout; the first one includes the consumer group join; the whole run is
+    /// capped at `timeout + 30 s`). A missing topic is auto-created by the read. Records beyond `expected` are not
     /// read: to prove there are no extra records (duplicates), use
     /// [`KafkaCluster::consume_exactly`].
-    pub fn consume_all(&self, topic: &str, expected: usize, timeout: Duration) -> Result<Vec<ConsumedRecord>> {
-        let records = self.consume(topic, &ConsumeOptions { max: Some(expected), idle_timeout: timeout, ..Default::default() })?;
+    pub fn consume_all(
+        &self,
+        topic: &str,
+        expected: usize,
+        timeout: Duration,
+    ) -> Result<Vec<ConsumedRecord>> {
+        let records = self.consume(
+            topic,
+            &ConsumeOptions {
+                max: Some(expected),
+                idle_timeout: timeout,
+                ..Default::default()
+            },
+        )?;
         if records.len() < expected {
             bail!(
                 "expected {expected} records in topic {topic}, got {} within {timeout:?} of idleness; first ones: {:?}",
@@ -452,9 +550,23 @@ impl KafkaCluster {
 
     /// Like [`KafkaCluster::consume_all`], but also fails if the topic holds more than
     /// `expected` records. It reads until `settle` passes without a new record, so it always
-    /// takes at least `settle` longer.
-    pub fn consume_exactly(&self, topic: &str, expected: usize, settle: Duration) -> Result<Vec<ConsumedRecord>> {
-        let records = self.consume(topic, &ConsumeOptions { max: Some(expected + 1), idle_timeout: settle, ..Default::default() })?;
+    /// takes at least `settle` longer. `settle` also bounds the wait for the *first* record
+    /// (JVM start excluded, group join included: 1-3 s on an idle machine), so keep it at
+    /// 5 s or more.
+    pub fn consume_exactly(
+        &self,
+        topic: &str,
+        expected: usize,
+        settle: Duration,
+    ) -> Result<Vec<ConsumedRecord>> {
+        let records = self.consume(
+            topic,
+            &ConsumeOptions {
+                max: Some(expected + 1),
+                idle_timeout: settle,
+                ..Default::default()
+            },
+        )?;
         if records.len() != expected {
             bail!(
                 "expected exactly {expected} records in topic {topic}, got {}; first ones: {:?}",
@@ -467,7 +579,9 @@ impl KafkaCluster {
 
     /// Reads `topic` with Kafka's console consumer as `opts` say; returns whatever arrived.
     pub fn consume(&self, topic: &str, opts: &ConsumeOptions) -> Result<Vec<ConsumedRecord>> {
-        let deadline = opts.deadline.unwrap_or(opts.idle_timeout + Duration::from_secs(30));
+        let deadline = opts
+            .deadline
+            .unwrap_or(opts.idle_timeout + Duration::from_secs(30));
         let mut args: Vec<String> = vec![
             "consume".into(),
             topic.into(),
@@ -513,24 +627,49 @@ impl KafkaCluster {
         }
         let kcat = std::env::var("KCAT").unwrap_or_else(|_| "kcat".into());
         let mut child = Command::new(&kcat)
-            .args(["-b", &self.bootstrap, "-P", "-t", topic, "-K", "\x1f", "-D", "\x1e", "-Z", "-X", "acks=all"])
+            .args([
+                "-b",
+                &self.bootstrap,
+                "-P",
+                "-t",
+                topic,
+                "-K",
+                "\x1f",
+                "-D",
+                "\x1e",
+                "-Z",
+                "-X",
+                "acks=all",
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .with_context(|| format!("running {kcat}"))?;
-        child.stdin.take().ok_or_else(|| anyhow!("no stdin"))?.write_all(&input)?;
+        child
+            .stdin
+            .take()
+            .ok_or_else(|| anyhow!("no stdin"))?
+            .write_all(&input)?;
         let out = child.wait_with_output()?;
         if !out.status.success() {
-            bail!("kcat produce to {topic} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "kcat produce to {topic} failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         Ok(())
     }
 
     /// Resident memory of node `node` in KiB (from `ps`), `None` if it is down.
     pub fn rss_kib(&self, node: NodeId) -> Result<Option<u64>> {
-        let Some(pid) = self.node_pid(node)? else { return Ok(None) };
-        let out = Command::new("ps").args(["-o", "rss=", "-p", &pid.to_string()]).output()?;
+        let Some(pid) = self.node_pid(node)? else {
+            return Ok(None);
+        };
+        let out = Command::new("ps")
+            .args(["-o", "rss=", "-p", &pid.to_string()])
+            .output()?;
         Ok(String::from_utf8_lossy(&out.stdout).trim().parse().ok())
     }
 
@@ -550,10 +689,17 @@ impl Drop for KafkaCluster {
             args.push("--remove".into());
         }
         if let Err(e) = run_script(&self.dir, &args) {
-            eprintln!("kafka: stopping the cluster in {} failed: {e}", self.dir.display());
+            eprintln!(
+                "kafka: stopping the cluster in {} failed: {e}",
+                self.dir.display()
+            );
         }
         if panicking || (!self.remove_dir && keep_dirs()) {
-            eprintln!("kafka: logs of the {} cluster kept in {}", self.mode.as_arg(), self.dir.display());
+            eprintln!(
+                "kafka: logs of the {} cluster kept in {}",
+                self.mode.as_arg(),
+                self.dir.display()
+            );
         }
     }
 }
@@ -578,7 +724,11 @@ fn secs(d: Duration) -> String {
 fn parse_ids(s: &str) -> Result<Vec<NodeId>> {
     s.split(',')
         .filter(|x| !x.is_empty())
-        .map(|x| x.trim().parse::<NodeId>().with_context(|| format!("bad node id {x:?} in {s:?}")))
+        .map(|x| {
+            x.trim()
+                .parse::<NodeId>()
+                .with_context(|| format!("bad node id {x:?} in {s:?}"))
+        })
         .collect()
 }
 
@@ -637,7 +787,10 @@ fn run_script_bytes(dir: &Path, args: &[String]) -> Result<ScriptOutput, ScriptE
     };
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     if out.status.success() {
-        Ok(ScriptOutput { stdout, stdout_bytes: out.stdout })
+        Ok(ScriptOutput {
+            stdout,
+            stdout_bytes: out.stdout,
+        })
     } else {
         Err(ScriptError {
             args: args.to_vec(),
@@ -654,7 +807,12 @@ fn pick_free_ports(n: usize) -> Result<Vec<u16>> {
     let mut seed = {
         let mut h = RandomState::new().build_hasher();
         h.write_u32(std::process::id());
-        h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0),
+        );
         h.finish() | 1
     };
     let mut held = Vec::new();
@@ -700,10 +858,17 @@ fn parse_machine_output(bytes: &[u8]) -> Result<Vec<ConsumedRecord>> {
         };
         let after_colon = |f: &[u8], what: &str| -> Result<String> {
             let s = text(f);
-            s.split_once(':').map(|(_, v)| v.to_owned()).ok_or_else(|| anyhow!("bad {what} field {s:?}"))
+            s.split_once(':')
+                .map(|(_, v)| v.to_owned())
+                .ok_or_else(|| anyhow!("bad {what} field {s:?}"))
         };
-        let timestamp = text(ts).split_once(':').and_then(|(_, v)| v.parse::<i64>().ok()).filter(|t| *t >= 0);
-        let partition = after_colon(part, "partition")?.parse().context("partition")?;
+        let timestamp = text(ts)
+            .split_once(':')
+            .and_then(|(_, v)| v.parse::<i64>().ok())
+            .filter(|t| *t >= 0);
+        let partition = after_colon(part, "partition")?
+            .parse()
+            .context("partition")?;
         let offset = after_colon(off, "offset")?.parse().context("offset")?;
         let headers = if headers == b"NO_HEADERS" {
             Vec::new()
@@ -720,8 +885,20 @@ fn parse_machine_output(bytes: &[u8]) -> Result<Vec<ConsumedRecord>> {
         };
         let key = if key == NULL { None } else { Some(text(key)) };
         let null_value = value == NULL;
-        let value = if null_value { String::new() } else { text(value) };
-        records.push(ConsumedRecord { partition, offset, timestamp, key, value, null_value, headers });
+        let value = if null_value {
+            String::new()
+        } else {
+            text(value)
+        };
+        records.push(ConsumedRecord {
+            partition,
+            offset,
+            timestamp,
+            key,
+            value,
+            null_value,
+            headers,
+        });
     }
     Ok(records)
 }

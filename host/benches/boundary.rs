@@ -1,0 +1,167 @@
+//! The cost of crossing the WebAssembly boundary, per record.
+//!
+//! Compares, for a passthrough and a JSON-field mask: native Rust, our batch
+//! shape (one byte arena + typed span entries) and a plain `list<record>`
+//! whose records hold their key, value and headers as separate lists — at
+//! batch sizes 1, 64 and 1024 and values of 100 B and 1 KiB. Prints a table.
+//!
+//! Run: `make bench-boundary` (or `cargo bench -p sluice --bench boundary`
+//! after `make plugins-rust`).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use sluice::plugin::{Batch, Limits, PluginKind, Runtime, TransformInstance};
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+mod list {
+    wasmtime::component::bindgen!({ path: "../plugins/bench-wit", world: "list-transform" });
+}
+use list::PlainRecord;
+
+struct State {
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+fn dist(name: &str) -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/dist").join(format!("{name}.wasm"));
+    assert!(p.is_file(), "{} missing: run `make plugins-rust`", p.display());
+    p
+}
+
+/// A JSON order padded to about `size` bytes.
+fn value(i: usize, size: usize) -> Vec<u8> {
+    let head = format!(r#"{{"id":{i},"email":"user{i}@example.com","country":"DE","pad":""#);
+    let pad = size.saturating_sub(head.len() + 2);
+    let mut v = head.into_bytes();
+    v.extend(std::iter::repeat_n(b'x', pad));
+    v.extend_from_slice(b"\"}");
+    v
+}
+
+fn batch(n: usize, size: usize) -> Batch {
+    let mut b = Batch::default();
+    for i in 0..n {
+        let key = i.to_string();
+        b.push(Some(key.as_bytes()), Some(&value(i, size)), &[("source", b"bench")]);
+    }
+    b
+}
+
+fn native_mask(b: &Batch) -> Batch {
+    let mut out = Batch::with_capacity(b.len(), b.arena.len());
+    for r in b.iter() {
+        let mut v: serde_json::Value = serde_json::from_slice(r.value().unwrap_or_default()).unwrap_or_default();
+        if let Some(f) = v.get_mut("email") {
+            *f = serde_json::Value::String("***".into());
+        }
+        let bytes = serde_json::to_vec(&v).unwrap_or_default();
+        let headers: Vec<(&str, &[u8])> = r.headers().collect();
+        out.push(r.key(), Some(&bytes), &headers);
+    }
+    out
+}
+
+fn native_passthrough(b: &Batch) -> Batch {
+    let mut out = Batch::with_capacity(b.len(), b.arena.len());
+    for r in b.iter() {
+        out.push_ref(r);
+    }
+    out
+}
+
+fn to_plain(b: &Batch) -> Vec<PlainRecord> {
+    b.iter()
+        .map(|r| PlainRecord {
+            key: r.key().map(<[u8]>::to_vec),
+            value: r.value().map(<[u8]>::to_vec),
+            headers: r.headers().map(|(n, v)| (n.to_string(), v.to_vec())).collect(),
+        })
+        .collect()
+}
+
+/// Runs `f` over batches until about `budget` has passed; returns ns per record.
+fn measure(records_per_call: usize, budget: Duration, mut f: impl FnMut()) -> f64 {
+    for _ in 0..3 {
+        f();
+    }
+    let start = Instant::now();
+    let mut calls = 0u64;
+    while start.elapsed() < budget || calls < 5 {
+        f();
+        calls += 1;
+    }
+    start.elapsed().as_nanos() as f64 / (calls as f64 * records_per_call as f64)
+}
+
+fn main() {
+    let budget = Duration::from_millis(
+        std::env::var("BENCH_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(400),
+    );
+    let runtime = Runtime::new(None).expect("runtime");
+    let open = |name: &str, cfg: &[(&str, &str)]| {
+        let p = runtime.load(&dist(name), PluginKind::Transform).expect("load");
+        let cfg = cfg.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        TransformInstance::open(&p, cfg, Limits::default(), name).expect("open")
+    };
+    let mut arena_pass = open("passthrough", &[]);
+    let mut arena_mask = open("mask", &[("field", "email")]);
+
+    let engine = Engine::default();
+    let mut linker = Linker::<State>::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).expect("wasi");
+    let mut list_instance = |name: &str| {
+        let component = Component::from_file(&engine, dist(name)).expect("compile");
+        let mut store = Store::new(&engine, State { wasi: WasiCtxBuilder::new().build(), table: ResourceTable::new() });
+        let bindings = list::ListTransform::instantiate(&mut store, &component, &linker).expect("instantiate");
+        (store, bindings)
+    };
+    let (mut pass_store, pass_list) = list_instance("bench-list-passthrough");
+    let (mut mask_store, mask_list) = list_instance("bench-list-mask");
+
+    println!("| transform | shape | batch | value | ns/record | records/s |");
+    println!("|---|---|---:|---:|---:|---:|");
+    for size in [100usize, 1024] {
+        for n in [1usize, 64, 1024] {
+            let input = batch(n, size);
+            let mut rows: Vec<(&str, &str, f64)> = Vec::new();
+            rows.push(("passthrough", "native Rust", measure(n, budget, || {
+                std::hint::black_box(native_passthrough(&input));
+            })));
+            let mut slot = Some(input.clone());
+            rows.push(("passthrough", "wasm arena", measure(n, budget, || {
+                let (back, out) = arena_pass.process(slot.take().unwrap_or_default());
+                std::hint::black_box(out.expect("process"));
+                slot = Some(back);
+            })));
+            rows.push(("passthrough", "wasm list<record>", measure(n, budget, || {
+                let plain = to_plain(&input);
+                std::hint::black_box(pass_list.call_process(&mut pass_store, &plain).expect("call"));
+            })));
+            rows.push(("mask", "native Rust", measure(n, budget, || {
+                std::hint::black_box(native_mask(&input));
+            })));
+            rows.push(("mask", "wasm arena", measure(n, budget, || {
+                let (back, out) = arena_mask.process(slot.take().unwrap_or_default());
+                std::hint::black_box(out.expect("process"));
+                slot = Some(back);
+            })));
+            rows.push(("mask", "wasm list<record>", measure(n, budget, || {
+                let plain = to_plain(&input);
+                std::hint::black_box(mask_list.call_process(&mut mask_store, &plain).expect("call"));
+            })));
+            for (t, shape, ns) in rows {
+                println!("| {t} | {shape} | {n} | {size} B | {ns:.0} | {:.0} |", 1e9 / ns);
+            }
+        }
+    }
+}
