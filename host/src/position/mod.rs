@@ -5,4 +5,4 @@ mod store;
 mod tracker;
 
 pub use store::{PositionStore, StateError};
-pub use tracker::{AckTracker, DeliveryFailure, Redirect, WaitEnd};
+pub use tracker::{AckTracker, DeliveryFailure, LatencyHistogram, Redirect, WaitEnd};

@@ -288,15 +288,24 @@ impl Supervisor {
         self.reloader.unregister(&name);
         let replacement = self.running.remove(&name).and_then(|r| r.replacement);
         match result {
-            Ok(s) => println!(
-                "pipeline `{name}` {}: {} records acknowledged, position {}",
-                if s.finished { "finished" } else { "stopped" },
-                s.acknowledged,
-                s.position
-                    .as_deref()
-                    .map(|p| String::from_utf8_lossy(p).into_owned())
-                    .unwrap_or_else(|| "none".into())
-            ),
+            Ok(s) => {
+                let secs = s.elapsed.as_secs_f64().max(0.001);
+                let ms = |q: f64| s.latency.quantile(q).map(|d| format!("{:.1}", d.as_secs_f64() * 1000.0)).unwrap_or_else(|| "-".into());
+                println!(
+                    "pipeline `{name}` {}: {} records acknowledged, position {}",
+                    if s.finished { "finished" } else { "stopped" },
+                    s.acknowledged,
+                    s.position.as_deref().map(|p| String::from_utf8_lossy(p).into_owned()).unwrap_or_else(|| "none".into())
+                );
+                println!(
+                    "pipeline `{name}` stats: {:.0} records/s, {:.2} MB/s, ack latency p50 {} ms p99 {} ms, {:.1} s",
+                    s.acknowledged as f64 / secs,
+                    s.bytes as f64 / secs / 1e6,
+                    ms(0.5),
+                    ms(0.99),
+                    secs
+                );
+            }
             Err(e) => {
                 self.all_ok = false;
                 eprintln!("error: {e:#}");

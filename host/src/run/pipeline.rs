@@ -22,6 +22,8 @@ pub struct Stats {
     pub polled: AtomicU64,
     /// Records handed to the producer.
     pub sent: AtomicU64,
+    /// Key and value bytes handed to the producer.
+    pub bytes: AtomicU64,
     /// Records dropped by transforms on purpose (emit 0).
     pub filtered: AtomicU64,
     /// Records rejected and skipped under `errors: skip`.
@@ -110,10 +112,16 @@ impl Default for LoopOptions {
 }
 
 /// How a pipeline ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Summary {
     /// Records acknowledged by Kafka.
     pub acknowledged: u64,
+    /// Value and key bytes handed to the producer.
+    pub bytes: u64,
+    /// How long the data path ran.
+    pub elapsed: Duration,
+    /// Acknowledgement latencies.
+    pub latency: crate::position::LatencyHistogram,
     /// The last committed position.
     pub position: Option<Vec<u8>>,
     /// True when the source said it had no more records.
@@ -163,10 +171,14 @@ impl PipelineLoop {
     /// Runs until the source finishes, the pipeline is cancelled, or an error
     /// the error policy does not absorb. Always commits what is acknowledged.
     pub fn run(mut self) -> anyhow::Result<Summary> {
+        let started = Instant::now();
         let result = self.data_path();
         let drained = self.drain();
         let summary = Summary {
             acknowledged: self.tracker.acknowledged(),
+            bytes: self.stats.bytes.load(Ordering::Relaxed),
+            elapsed: started.elapsed(),
+            latency: self.tracker.latency(),
             position: self.tracker.committable(),
             finished: matches!(result, Ok(true)),
         };

@@ -24,6 +24,7 @@ pub struct Delivery {
     record: u32,
     policy: ErrorPolicy,
     pipeline: Arc<str>,
+    sent_at: std::time::Instant,
 }
 
 /// Logs client errors; routes delivery reports.
@@ -40,7 +41,7 @@ impl ProducerContext for SinkContext {
 
     fn delivery(&self, result: &DeliveryResult<'_>, d: Self::DeliveryOpaque) {
         match result {
-            Ok(_) => d.tracker.acknowledge(d.batch),
+            Ok(_) => d.tracker.acknowledge_after(d.batch, d.sent_at.elapsed()),
             Err((error, message)) => {
                 let error = format!(
                     "{error} (topic {}, partition {})",
@@ -233,6 +234,7 @@ impl KafkaSink {
                 record: index as u32,
                 policy,
                 pipeline: self.pipeline.clone(),
+                sent_at: std::time::Instant::now(),
             });
             let mut out: BaseRecord<'_, [u8], [u8], Box<Delivery>> =
                 BaseRecord::with_opaque_to(topic, delivery).headers(headers);
