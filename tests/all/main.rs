@@ -6,6 +6,7 @@
 //! for the modules that need it.
 
 mod common;
+mod error_policy;
 mod pipeline_files;
 mod plugins;
 mod quickstart;

@@ -54,6 +54,10 @@ enum Command {
         /// Pipeline files or directories.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// Also ask each pipeline's Kafka cluster about its topic (replicas,
+        /// min.insync.replicas) to confirm what `acks: all` guarantees.
+        #[arg(long)]
+        kafka: bool,
     },
     /// Run a plugin over sample records and compare with expected output.
     Test(test_cmd::TestArgs),
@@ -116,7 +120,7 @@ pub fn main() -> ExitCode {
                 Err(e) => Err(e.into()),
             }
         }
-        Command::Check { paths } => check::check(&paths, cache.as_deref()),
+        Command::Check { paths, kafka } => check::check(&paths, cache.as_deref(), kafka),
         Command::Test(args) => test_cmd::test(args, cache.as_deref()),
         Command::Inspect { plugin } => inspect::inspect(&plugin, cache.as_deref()),
     };

@@ -257,6 +257,18 @@ impl Supervisor {
             p.spec.sink.kafka.topic,
             p.spec.sink.kafka.acks.as_str()
         );
+        if p.spec.sink.kafka.acks == crate::pipeline::Acks::All && p.spec.sink.kafka.brokers.is_some() {
+            match crate::sink::inspect_topic(&brokers, &p.spec.sink.kafka.topic, Duration::from_secs(5)) {
+                Ok(Some(d)) => {
+                    if let Some(w) = d.weakness(&p.spec.sink.kafka.topic) {
+                        tracing::warn!(pipeline = %name, "{w}");
+                        println!("warning: pipeline `{name}`: {w}");
+                    }
+                }
+                Ok(None) => tracing::info!(pipeline = %name, topic = %p.spec.sink.kafka.topic, "Topic does not exist yet; its durability settings will be the broker defaults"),
+                Err(e) => tracing::warn!(pipeline = %name, error = %e, "Could not read the topic's durability settings"),
+            }
+        }
         let tx = self.done_tx.clone();
         let data_path = built.data_path;
         let thread_name = name.clone();

@@ -201,6 +201,7 @@ impl PipelineLoop {
                 self.apply_control(request, &mut last_polled_position)?;
             }
             self.check_sink()?;
+            self.send_redirects()?;
             match self
                 .tracker
                 .wait_in_flight_at_most(self.options.max_in_flight, Duration::from_millis(100))
@@ -246,15 +247,23 @@ impl PipelineLoop {
                     break;
                 }
             }
-            let seq = self.tracker.register(batch.len(), polled.position);
-            match self.sink.send(&batch, seq, &self.tracker, &self.cancel) {
+            let dead = std::mem::take(&mut self.dead_letters);
+            let seq = self.tracker.register(batch.len() + dead.len(), polled.position);
+            let sent = self.sink.send(&batch, seq, &self.tracker, &self.cancel).and_then(|()| {
+                self.sink.send_with(&dead, seq, &self.tracker, &self.cancel, ErrorPolicy::Fail)
+            });
+            match sent {
                 Ok(()) => {}
                 Err(SendError::Cancelled) => return Ok(false),
                 Err(e) => bail!("pipeline `{}`: {e}", self.name),
             }
-            self.stats
-                .sent
-                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            let bytes: usize = batch
+                .iter()
+                .map(|r| r.key().map_or(0, <[u8]>::len) + r.value().map_or(0, <[u8]>::len))
+                .sum();
+            self.stats.sent.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            self.stats.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+            self.stats.dead_lettered.fetch_add(dead.len() as u64, Ordering::Relaxed);
             if finished {
                 return Ok(true);
             }

@@ -1,7 +1,9 @@
 //! Where records go: Kafka, with the acks policy of each pipeline.
 
+mod durability;
 mod embedded;
 mod kafka;
 
 pub use embedded::EmbeddedCluster;
 pub use kafka::{KafkaSink, ProducerPool, SendError, SharedProducer, acks_settings};
+pub use durability::{TopicDurability, inspect_topic};

@@ -1,0 +1,47 @@
+"""Sluice plugin helper for Python transforms (componentize-py).
+
+A batch crosses the WebAssembly boundary as one byte arena plus small span entries
+(see wit/types.wit). This package hides that layout: plugin code sees plain
+`Record`s and returns records, `reject(...)` or `retry(...)` per input.
+
+Write a plugin module like this and build it with build.sh::
+
+    from sluice_plugin import ConfigError, define_transformer, reject
+
+    def open(config):            # a Config: config.required("k"), config.optional("k", "x")
+        ...                      # raise ConfigError(key, message) when a value is bad
+
+    def transform(record):       # one input record
+        return record            # or [records] ([] drops), None (drops),
+                                 # reject(reason), retry(reason)
+
+    Transformer = define_transformer(open, transform)
+"""
+
+from .batch import (
+    BatchBuilder,
+    Config,
+    ConfigError,
+    Record,
+    RetryableError,
+    decode_batch,
+    define_transformer,
+    encode_batch,
+    reject,
+    retry,
+)
+from .log import log
+
+__all__ = [
+    "BatchBuilder",
+    "Config",
+    "ConfigError",
+    "Record",
+    "RetryableError",
+    "decode_batch",
+    "define_transformer",
+    "encode_batch",
+    "log",
+    "reject",
+    "retry",
+]
