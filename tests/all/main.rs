@@ -6,7 +6,13 @@
 //! for the modules that need it.
 
 mod common;
+mod crash;
+mod kafka_durability;
+mod kafka_single;
+mod languages;
 mod error_policy;
+mod faults;
 mod pipeline_files;
 mod plugins;
 mod quickstart;
+mod reload;

@@ -411,6 +411,9 @@ impl Supervisor {
 /// Runs every pipeline in `paths` until all end (or a signal stops them);
 /// returns true when all ended well.
 pub async fn run(paths: &[PathBuf], options: RunOptions) -> anyhow::Result<bool> {
+    // Before anything starts, so an early SIGTERM is a clean stop, not a kill.
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let files = crate::pipeline::expand_paths(paths)?;
     let pipelines = crate::pipeline::load_all(&files)?;
     let runtime = Runtime::new(options.cache_dir.as_deref())?;
@@ -437,7 +440,6 @@ pub async fn run(paths: &[PathBuf], options: RunOptions) -> anyhow::Result<bool>
     progress.tick().await;
     let mut last_tick = Instant::now();
     let mut stopping = false;
-    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     while !sup.running.is_empty() {
         tokio::select! {
             Some((name, result)) = done_rx.recv() => sup.finished(name, result),
@@ -446,7 +448,7 @@ pub async fn run(paths: &[PathBuf], options: RunOptions) -> anyhow::Result<bool>
                 sup.progress(last_tick.elapsed().as_secs_f64().max(0.001));
                 last_tick = Instant::now();
             }
-            _ = tokio::signal::ctrl_c() => stop(&mut sup, &mut stopping),
+            _ = sigint.recv() => stop(&mut sup, &mut stopping),
             _ = sigterm.recv() => stop(&mut sup, &mut stopping),
         }
     }
@@ -457,7 +459,7 @@ pub async fn run(paths: &[PathBuf], options: RunOptions) -> anyhow::Result<bool>
                 cluster.bootstrap_servers()
             );
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
+                _ = sigint.recv() => {}
                 _ = sigterm.recv() => {}
             }
         }

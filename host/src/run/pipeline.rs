@@ -350,6 +350,13 @@ impl PipelineLoop {
                         }
                         Ok(Batch::default())
                     }
+                    // Quarantine (issue 7): skipping would silently drop every
+                    // later record, so `skip` stops; `dead-letter` keeps them above.
+                    ErrorPolicy::Skip if e.is_quarantined() => Err(anyhow::anyhow!(
+                        "pipeline `{}`: transform {} {e} (errors: skip would drop every later record; fix the plugin, or use `errors: dead-letter` to keep them)",
+                        self.name,
+                        stage + 1
+                    )),
                     ErrorPolicy::Skip => {
                         tracing::warn!(pipeline = %self.name, records = input.len(), error = %e, "Skipped a batch the transform failed on");
                         self.stats

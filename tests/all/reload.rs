@@ -1,0 +1,245 @@
+//! Hot reload under load, on a real Kafka node: plugin swaps lose, duplicate
+//! and reorder nothing; bad files leave the running version in place; a burst
+//! of writes reloads once; ConfigMap-style symlink swaps work; a source swap
+//! resumes without a gap; pipeline files start, stop and rebuild pipelines.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::common::kafka::{ConsumedRecord, shared_single};
+use crate::common::{Running, plugin, sluice};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// `bytes` with a custom section appended: a valid component with another digest.
+fn variant(bytes: &[u8], tag: &str) -> Vec<u8> {
+    fn leb(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let b = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(b);
+                return;
+            }
+            out.push(b | 0x80);
+        }
+    }
+    let name = b"sluice-test";
+    let mut body = Vec::new();
+    leb(name.len(), &mut body);
+    body.extend_from_slice(name);
+    body.extend_from_slice(tag.as_bytes());
+    let mut out = bytes.to_vec();
+    out.push(0);
+    leb(body.len(), &mut out);
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Replaces `path` atomically (write a temporary file, rename it over).
+fn replace(path: &Path, bytes: &[u8]) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+fn pipeline(dir: &Path, name: &str, brokers: &str, source: &Path, count: u64, rate: u64, transform: &Path) -> PathBuf {
+    let file = dir.join(format!("{name}.yaml"));
+    std::fs::write(
+        &file,
+        format!(
+            "name: {name}\nsource:\n  plugin: {}\n  config: {{ count: {count}, rate: {rate}, seed: 5 }}\ntransforms:\n  - plugin: {}\n    config: {{ version: from-config }}\nsink:\n  kafka:\n    brokers: {brokers}\n    topic: {name}\n    acks: all\n",
+            source.display(),
+            transform.display()
+        ),
+    )
+    .unwrap();
+    file
+}
+
+fn start(file: &Path, state: &Path) -> Running {
+    let mut cmd = sluice();
+    cmd.arg("run").arg(file).arg("--state-dir").arg(state).arg("--progress-secs").arg("3600");
+    let mut run = Running::spawn(cmd);
+    run.wait_for("running:", WAIT);
+    run
+}
+
+fn ids(records: &[ConsumedRecord]) -> Vec<u64> {
+    records.iter().map(|r| r.value_json().unwrap()["id"].as_u64().unwrap()).collect()
+}
+
+/// Stops the pipeline and returns how many records it acknowledged in order (ids 1..=n).
+fn stop_and_count(run: Running) -> u64 {
+    let mut run = run;
+    let _ = std::process::Command::new("kill").arg("-TERM").arg(run.child.id().to_string()).status();
+    let line = run.wait_for("records acknowledged, position", WAIT);
+    let position: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(run.child.wait().unwrap().success());
+    position - 1
+}
+
+#[test]
+fn fifty_transform_swaps_under_load_lose_duplicate_and_reorder_nothing() {
+    let kafka = shared_single().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = std::fs::read(plugin("version-tag-v1")).unwrap();
+    let v2 = std::fs::read(plugin("version-tag-v2")).unwrap();
+    let tag = dir.path().join("tag.wasm");
+    std::fs::write(&tag, &v1).unwrap();
+    kafka.create_topic("reload-swaps", 1, 1, &[]).unwrap();
+    let file = pipeline(dir.path(), "reload-swaps", kafka.bootstrap(), &plugin("orders"), 0, 2000, &tag);
+    let mut run = start(&file, dir.path());
+    for swap in 0..50 {
+        replace(&tag, if swap % 2 == 0 { &v2 } else { &v1 });
+        run.wait_for("reload ok: pipeline `reload-swaps` transform 1", WAIT);
+    }
+    let acknowledged = stop_and_count(run);
+    let records = kafka.consume_exactly("reload-swaps", acknowledged as usize, Duration::from_secs(5)).unwrap();
+    assert_eq!(ids(&records), (1..=acknowledged).collect::<Vec<_>>(), "every record once, in order");
+    let versions: Vec<&str> = records
+        .iter()
+        .map(|r| {
+            let tags: Vec<_> = r.headers.iter().filter(|(n, _)| n == "version").collect();
+            assert_eq!(tags.len(), 1, "exactly one version processed record {:?}", r.value);
+            tags[0].1.as_str()
+        })
+        .collect();
+    assert!(versions.iter().all(|v| *v == "v1" || *v == "v2"), "{:?}", versions.iter().find(|v| **v != "v1" && **v != "v2"));
+    let changes = versions.windows(2).filter(|w| w[0] != w[1]).count();
+    assert!(changes <= 50, "at most one version change per swap: {changes}");
+    assert!(changes >= 10, "swaps took effect under load: {changes} version changes over {acknowledged} records");
+}
+
+#[test]
+fn a_corrupt_file_keeps_the_old_version_and_a_good_file_later_is_loaded() {
+    let kafka = shared_single().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = std::fs::read(plugin("version-tag-v1")).unwrap();
+    let v2 = std::fs::read(plugin("version-tag-v2")).unwrap();
+    let tag = dir.path().join("tag.wasm");
+    std::fs::write(&tag, &v1).unwrap();
+    let file = pipeline(dir.path(), "reload-corrupt", kafka.bootstrap(), &plugin("orders"), 0, 500, &tag);
+    let mut run = start(&file, dir.path());
+    replace(&tag, &v2[..v2.len() / 2]);
+    let failed = run.wait_for("reload failed: pipeline `reload-corrupt` transform 1", WAIT);
+    assert!(failed.contains("keeping"), "{failed}");
+    replace(&tag, &plugin_bytes("wrong-world"));
+    let wrong = run.wait_for("reload failed: pipeline `reload-corrupt` transform 1", WAIT);
+    assert!(wrong.contains("missing export `sluice:plugin/transformer@0.1.0`"), "{wrong}");
+    replace(&tag, &v2);
+    run.wait_for("reload ok: pipeline `reload-corrupt` transform 1", WAIT);
+    let acknowledged = stop_and_count(run);
+    let records = kafka.consume_exactly("reload-corrupt", acknowledged as usize, Duration::from_secs(5)).unwrap();
+    assert_eq!(ids(&records), (1..=acknowledged).collect::<Vec<_>>());
+    assert_eq!(records.last().unwrap().header("version"), Some("v2"), "the good file was loaded");
+}
+
+fn plugin_bytes(name: &str) -> Vec<u8> {
+    std::fs::read(plugin(name)).unwrap()
+}
+
+#[test]
+fn a_hundred_rapid_writes_reload_once_with_the_final_content() {
+    let kafka = shared_single().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = plugin_bytes("version-tag-v1");
+    let tag = dir.path().join("tag.wasm");
+    std::fs::write(&tag, &v1).unwrap();
+    let file = pipeline(dir.path(), "reload-burst", kafka.bootstrap(), &plugin("orders"), 0, 200, &tag);
+    let mut run = start(&file, dir.path());
+    let finale = variant(&plugin_bytes("version-tag-v2"), "final");
+    for i in 0..100 {
+        // Plain overwrites, as an editor or `cp` does: half-written states exist.
+        let bytes = if i == 99 { finale.clone() } else { variant(&v1, &format!("draft-{i}")) };
+        std::fs::write(&tag, bytes).unwrap();
+    }
+    let ok = run.wait_for("reload ok: pipeline `reload-burst` transform 1", WAIT);
+    let final_digest = sluice::reload::digest(&finale);
+    assert!(ok.ends_with(&final_digest[..12]), "the final content was loaded: {ok}");
+    // A sentinel reload: every line before it belongs to the burst.
+    replace(&tag, &v1);
+    run.wait_for(&format!("{} → ", &final_digest[..12]), WAIT);
+    let reloads = run.seen.iter().filter(|l| l.starts_with("reload")).count();
+    assert_eq!(reloads, 2, "one reload for the burst, one for the sentinel: {:#?}", run.seen);
+    stop_and_count(run);
+}
+
+#[test]
+fn a_configmap_style_symlink_swap_reloads() {
+    let kafka = shared_single().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mount = dir.path().join("plugins");
+    std::fs::create_dir_all(mount.join("..2026_11_28_v1")).unwrap();
+    std::fs::write(mount.join("..2026_11_28_v1/tag.wasm"), plugin_bytes("version-tag-v1")).unwrap();
+    std::os::unix::fs::symlink("..2026_11_28_v1", mount.join("..data")).unwrap();
+    std::os::unix::fs::symlink("..data/tag.wasm", mount.join("tag.wasm")).unwrap();
+    let file = pipeline(dir.path(), "reload-configmap", kafka.bootstrap(), &plugin("orders"), 0, 200, &mount.join("tag.wasm"));
+    let mut run = start(&file, dir.path());
+    // What the kubelet does: a new timestamped dir, a temporary link, an atomic rename.
+    std::fs::create_dir_all(mount.join("..2026_11_28_v2")).unwrap();
+    std::fs::write(mount.join("..2026_11_28_v2/tag.wasm"), plugin_bytes("version-tag-v2")).unwrap();
+    std::os::unix::fs::symlink("..2026_11_28_v2", mount.join("..data_tmp")).unwrap();
+    std::fs::rename(mount.join("..data_tmp"), mount.join("..data")).unwrap();
+    std::fs::remove_dir_all(mount.join("..2026_11_28_v1")).unwrap();
+    run.wait_for("reload ok: pipeline `reload-configmap` transform 1", WAIT);
+    let acknowledged = stop_and_count(run);
+    let records = kafka.consume_exactly("reload-configmap", acknowledged as usize, Duration::from_secs(5)).unwrap();
+    assert_eq!(ids(&records), (1..=acknowledged).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_source_swap_resumes_without_a_gap() {
+    let kafka = shared_single().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let orders = plugin_bytes("orders");
+    let source = dir.path().join("orders.wasm");
+    std::fs::write(&source, &orders).unwrap();
+    let file = pipeline(dir.path(), "reload-source", kafka.bootstrap(), &source, 0, 1000, &plugin("version-tag-v1"));
+    let mut run = start(&file, dir.path());
+    for i in 0..3 {
+        replace(&source, &variant(&orders, &format!("v{i}")));
+        let ok = run.wait_for("reload ok: pipeline `reload-source` source", WAIT);
+        assert!(ok.contains("resuming at"), "{ok}");
+    }
+    let acknowledged = stop_and_count(run);
+    let records = kafka.consume_exactly("reload-source", acknowledged as usize, Duration::from_secs(5)).unwrap();
+    assert_eq!(ids(&records), (1..=acknowledged).collect::<Vec<_>>(), "no gap, no duplicate");
+}
+
+#[test]
+fn pipeline_files_start_stop_and_rebuild_only_their_pipeline() {
+    let kafka = shared_single().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pipelines = dir.path().join("pipelines");
+    std::fs::create_dir_all(&pipelines).unwrap();
+    let tag = plugin("version-tag-v1");
+    pipeline(&pipelines, "files-a", kafka.bootstrap(), &plugin("orders"), 0, 100, &tag);
+    let mut cmd = sluice();
+    cmd.arg("run").arg(&pipelines).arg("--state-dir").arg(dir.path()).arg("--progress-secs").arg("3600");
+    let mut run = Running::spawn(cmd);
+    run.wait_for("pipeline `files-a` running", WAIT);
+
+    let b = pipeline(&pipelines, "files-b", kafka.bootstrap(), &plugin("orders"), 0, 100, &tag);
+    run.wait_for("pipeline `files-b` running", WAIT);
+
+    std::fs::write(&b, "name: files-b\nsource: [\n").unwrap();
+    let kept = run.wait_for("not reloaded", WAIT);
+    assert!(kept.contains("files-b.yaml"), "{kept}");
+    run.wait_for("the running version keeps running", WAIT);
+
+    pipeline(&pipelines, "files-b", kafka.bootstrap(), &plugin("orders"), 0, 300, &tag);
+    run.wait_for("pipeline `files-b` changed", WAIT);
+    run.wait_for("pipeline `files-b` stopped", WAIT);
+    run.wait_for("pipeline `files-b` running", WAIT);
+
+    std::fs::remove_file(&b).unwrap();
+    run.wait_for("pipeline `files-b` removed", WAIT);
+    run.wait_for("pipeline `files-b` stopped", WAIT);
+    assert!(
+        !run.seen.iter().any(|l| l.contains("files-a") && (l.contains("stopped") || l.contains("changed"))),
+        "files-a was never touched: {:#?}",
+        run.seen
+    );
+    stop_and_count(run);
+}
