@@ -21,7 +21,7 @@ wasm_target="wasm32-wasip2"
 components=(
   orders mask filter set-key passthrough
   version-tag reject-every wrong-world
-  hostile-loop hostile-memory hostile-recursion hostile-file hostile-socket hostile-output
+  hostile-loop hostile-memory hostile-recursion hostile-file hostile-socket hostile-output hostile-sleep
   trap-on-open
   bench-list-passthrough bench-list-mask
 )
@@ -71,6 +71,20 @@ for name in "${components[@]}"; do
     exit 1
   fi
   out="$dist/$name.wasm"
+  if ! cmp -s "$built" "$out"; then
+    cp "$built" "$out.tmp.$$"
+    mv -f "$out.tmp.$$" "$out"
+  fi
+done
+
+# Two builds of version-tag that differ in bytes and in the tag they stamp
+# (VERSION_TAG is read at compile time), for the hot-reload tests. Separate
+# target dirs keep both builds incremental.
+for tag in v1 v2; do
+  VERSION_TAG="$tag" cargo build --release --locked -p version-tag --target "$wasm_target" \
+    --target-dir "$target_dir/version-tag-$tag"
+  built="$target_dir/version-tag-$tag/$wasm_target/release/version_tag.wasm"
+  out="$dist/version-tag-$tag.wasm"
   if ! cmp -s "$built" "$out"; then
     cp "$built" "$out.tmp.$$"
     mv -f "$out.tmp.$$" "$out"

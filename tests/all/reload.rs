@@ -43,7 +43,15 @@ fn replace(path: &Path, bytes: &[u8]) {
     std::fs::rename(&tmp, path).unwrap();
 }
 
-fn pipeline(dir: &Path, name: &str, brokers: &str, source: &Path, count: u64, rate: u64, transform: &Path) -> PathBuf {
+fn pipeline(
+    dir: &Path,
+    name: &str,
+    brokers: &str,
+    source: &Path,
+    count: u64,
+    rate: u64,
+    transform: &Path,
+) -> PathBuf {
     let file = dir.join(format!("{name}.yaml"));
     std::fs::write(
         &file,
@@ -59,20 +67,31 @@ fn pipeline(dir: &Path, name: &str, brokers: &str, source: &Path, count: u64, ra
 
 fn start(file: &Path, state: &Path) -> Running {
     let mut cmd = sluice();
-    cmd.arg("run").arg(file).arg("--state-dir").arg(state).arg("--progress-secs").arg("3600");
+    cmd.arg("run")
+        .arg(file)
+        .arg("--state-dir")
+        .arg(state)
+        .arg("--progress-secs")
+        .arg("3600");
     let mut run = Running::spawn(cmd);
     run.wait_for("running:", WAIT);
     run
 }
 
 fn ids(records: &[ConsumedRecord]) -> Vec<u64> {
-    records.iter().map(|r| r.value_json().unwrap()["id"].as_u64().unwrap()).collect()
+    records
+        .iter()
+        .map(|r| r.value_json().unwrap()["id"].as_u64().unwrap())
+        .collect()
 }
 
 /// Stops the pipeline and returns how many records it acknowledged in order (ids 1..=n).
 fn stop_and_count(run: Running) -> u64 {
     let mut run = run;
-    let _ = std::process::Command::new("kill").arg("-TERM").arg(run.child.id().to_string()).status();
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(run.child.id().to_string())
+        .status();
     let line = run.wait_for("records acknowledged, position", WAIT);
     let position: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
     assert!(run.child.wait().unwrap().success());
@@ -88,27 +107,60 @@ fn fifty_transform_swaps_under_load_lose_duplicate_and_reorder_nothing() {
     let tag = dir.path().join("tag.wasm");
     std::fs::write(&tag, &v1).unwrap();
     kafka.create_topic("reload-swaps", 1, 1, &[]).unwrap();
-    let file = pipeline(dir.path(), "reload-swaps", kafka.bootstrap(), &plugin("orders"), 0, 2000, &tag);
+    let file = pipeline(
+        dir.path(),
+        "reload-swaps",
+        kafka.bootstrap(),
+        &plugin("orders"),
+        0,
+        2000,
+        &tag,
+    );
     let mut run = start(&file, dir.path());
     for swap in 0..50 {
         replace(&tag, if swap % 2 == 0 { &v2 } else { &v1 });
         run.wait_for("reload ok: pipeline `reload-swaps` transform 1", WAIT);
     }
     let acknowledged = stop_and_count(run);
-    let records = kafka.consume_exactly("reload-swaps", acknowledged as usize, Duration::from_secs(5)).unwrap();
-    assert_eq!(ids(&records), (1..=acknowledged).collect::<Vec<_>>(), "every record once, in order");
+    let records = kafka
+        .consume_exactly(
+            "reload-swaps",
+            acknowledged as usize,
+            Duration::from_secs(5),
+        )
+        .unwrap();
+    assert_eq!(
+        ids(&records),
+        (1..=acknowledged).collect::<Vec<_>>(),
+        "every record once, in order"
+    );
     let versions: Vec<&str> = records
         .iter()
         .map(|r| {
             let tags: Vec<_> = r.headers.iter().filter(|(n, _)| n == "version").collect();
-            assert_eq!(tags.len(), 1, "exactly one version processed record {:?}", r.value);
+            assert_eq!(
+                tags.len(),
+                1,
+                "exactly one version processed record {:?}",
+                r.value
+            );
             tags[0].1.as_str()
         })
         .collect();
-    assert!(versions.iter().all(|v| *v == "v1" || *v == "v2"), "{:?}", versions.iter().find(|v| **v != "v1" && **v != "v2"));
+    assert!(
+        versions.iter().all(|v| *v == "v1" || *v == "v2"),
+        "{:?}",
+        versions.iter().find(|v| **v != "v1" && **v != "v2")
+    );
     let changes = versions.windows(2).filter(|w| w[0] != w[1]).count();
-    assert!(changes <= 50, "at most one version change per swap: {changes}");
-    assert!(changes >= 10, "swaps took effect under load: {changes} version changes over {acknowledged} records");
+    assert!(
+        changes <= 50,
+        "at most one version change per swap: {changes}"
+    );
+    assert!(
+        changes >= 10,
+        "swaps took effect under load: {changes} version changes over {acknowledged} records"
+    );
 }
 
 #[test]
@@ -119,20 +171,41 @@ fn a_corrupt_file_keeps_the_old_version_and_a_good_file_later_is_loaded() {
     let v2 = std::fs::read(plugin("version-tag-v2")).unwrap();
     let tag = dir.path().join("tag.wasm");
     std::fs::write(&tag, &v1).unwrap();
-    let file = pipeline(dir.path(), "reload-corrupt", kafka.bootstrap(), &plugin("orders"), 0, 500, &tag);
+    let file = pipeline(
+        dir.path(),
+        "reload-corrupt",
+        kafka.bootstrap(),
+        &plugin("orders"),
+        0,
+        500,
+        &tag,
+    );
     let mut run = start(&file, dir.path());
     replace(&tag, &v2[..v2.len() / 2]);
     let failed = run.wait_for("reload failed: pipeline `reload-corrupt` transform 1", WAIT);
     assert!(failed.contains("keeping"), "{failed}");
     replace(&tag, &plugin_bytes("wrong-world"));
     let wrong = run.wait_for("reload failed: pipeline `reload-corrupt` transform 1", WAIT);
-    assert!(wrong.contains("missing export `sluice:plugin/transformer@0.1.0`"), "{wrong}");
+    assert!(
+        wrong.contains("missing export `sluice:plugin/transformer@0.1.0`"),
+        "{wrong}"
+    );
     replace(&tag, &v2);
     run.wait_for("reload ok: pipeline `reload-corrupt` transform 1", WAIT);
     let acknowledged = stop_and_count(run);
-    let records = kafka.consume_exactly("reload-corrupt", acknowledged as usize, Duration::from_secs(5)).unwrap();
+    let records = kafka
+        .consume_exactly(
+            "reload-corrupt",
+            acknowledged as usize,
+            Duration::from_secs(5),
+        )
+        .unwrap();
     assert_eq!(ids(&records), (1..=acknowledged).collect::<Vec<_>>());
-    assert_eq!(records.last().unwrap().header("version"), Some("v2"), "the good file was loaded");
+    assert_eq!(
+        records.last().unwrap().header("version"),
+        Some("v2"),
+        "the good file was loaded"
+    );
 }
 
 fn plugin_bytes(name: &str) -> Vec<u8> {
@@ -146,22 +219,41 @@ fn a_hundred_rapid_writes_reload_once_with_the_final_content() {
     let v1 = plugin_bytes("version-tag-v1");
     let tag = dir.path().join("tag.wasm");
     std::fs::write(&tag, &v1).unwrap();
-    let file = pipeline(dir.path(), "reload-burst", kafka.bootstrap(), &plugin("orders"), 0, 200, &tag);
+    let file = pipeline(
+        dir.path(),
+        "reload-burst",
+        kafka.bootstrap(),
+        &plugin("orders"),
+        0,
+        200,
+        &tag,
+    );
     let mut run = start(&file, dir.path());
     let finale = variant(&plugin_bytes("version-tag-v2"), "final");
     for i in 0..100 {
         // Plain overwrites, as an editor or `cp` does: half-written states exist.
-        let bytes = if i == 99 { finale.clone() } else { variant(&v1, &format!("draft-{i}")) };
+        let bytes = if i == 99 {
+            finale.clone()
+        } else {
+            variant(&v1, &format!("draft-{i}"))
+        };
         std::fs::write(&tag, bytes).unwrap();
     }
     let ok = run.wait_for("reload ok: pipeline `reload-burst` transform 1", WAIT);
     let final_digest = sluice::reload::digest(&finale);
-    assert!(ok.ends_with(&final_digest[..12]), "the final content was loaded: {ok}");
+    assert!(
+        ok.ends_with(&final_digest[..12]),
+        "the final content was loaded: {ok}"
+    );
     // A sentinel reload: every line before it belongs to the burst.
     replace(&tag, &v1);
     run.wait_for(&format!("{} → ", &final_digest[..12]), WAIT);
     let reloads = run.seen.iter().filter(|l| l.starts_with("reload")).count();
-    assert_eq!(reloads, 2, "one reload for the burst, one for the sentinel: {:#?}", run.seen);
+    assert_eq!(
+        reloads, 2,
+        "one reload for the burst, one for the sentinel: {:#?}",
+        run.seen
+    );
     stop_and_count(run);
 }
 
@@ -171,20 +263,42 @@ fn a_configmap_style_symlink_swap_reloads() {
     let dir = tempfile::tempdir().unwrap();
     let mount = dir.path().join("plugins");
     std::fs::create_dir_all(mount.join("..2026_11_28_v1")).unwrap();
-    std::fs::write(mount.join("..2026_11_28_v1/tag.wasm"), plugin_bytes("version-tag-v1")).unwrap();
+    std::fs::write(
+        mount.join("..2026_11_28_v1/tag.wasm"),
+        plugin_bytes("version-tag-v1"),
+    )
+    .unwrap();
     std::os::unix::fs::symlink("..2026_11_28_v1", mount.join("..data")).unwrap();
     std::os::unix::fs::symlink("..data/tag.wasm", mount.join("tag.wasm")).unwrap();
-    let file = pipeline(dir.path(), "reload-configmap", kafka.bootstrap(), &plugin("orders"), 0, 200, &mount.join("tag.wasm"));
+    let file = pipeline(
+        dir.path(),
+        "reload-configmap",
+        kafka.bootstrap(),
+        &plugin("orders"),
+        0,
+        200,
+        &mount.join("tag.wasm"),
+    );
     let mut run = start(&file, dir.path());
     // What the kubelet does: a new timestamped dir, a temporary link, an atomic rename.
     std::fs::create_dir_all(mount.join("..2026_11_28_v2")).unwrap();
-    std::fs::write(mount.join("..2026_11_28_v2/tag.wasm"), plugin_bytes("version-tag-v2")).unwrap();
+    std::fs::write(
+        mount.join("..2026_11_28_v2/tag.wasm"),
+        plugin_bytes("version-tag-v2"),
+    )
+    .unwrap();
     std::os::unix::fs::symlink("..2026_11_28_v2", mount.join("..data_tmp")).unwrap();
     std::fs::rename(mount.join("..data_tmp"), mount.join("..data")).unwrap();
     std::fs::remove_dir_all(mount.join("..2026_11_28_v1")).unwrap();
     run.wait_for("reload ok: pipeline `reload-configmap` transform 1", WAIT);
     let acknowledged = stop_and_count(run);
-    let records = kafka.consume_exactly("reload-configmap", acknowledged as usize, Duration::from_secs(5)).unwrap();
+    let records = kafka
+        .consume_exactly(
+            "reload-configmap",
+            acknowledged as usize,
+            Duration::from_secs(5),
+        )
+        .unwrap();
     assert_eq!(ids(&records), (1..=acknowledged).collect::<Vec<_>>());
 }
 
@@ -195,7 +309,15 @@ fn a_source_swap_resumes_without_a_gap() {
     let orders = plugin_bytes("orders");
     let source = dir.path().join("orders.wasm");
     std::fs::write(&source, &orders).unwrap();
-    let file = pipeline(dir.path(), "reload-source", kafka.bootstrap(), &source, 0, 1000, &plugin("version-tag-v1"));
+    let file = pipeline(
+        dir.path(),
+        "reload-source",
+        kafka.bootstrap(),
+        &source,
+        0,
+        1000,
+        &plugin("version-tag-v1"),
+    );
     let mut run = start(&file, dir.path());
     for i in 0..3 {
         replace(&source, &variant(&orders, &format!("v{i}")));
@@ -203,8 +325,18 @@ fn a_source_swap_resumes_without_a_gap() {
         assert!(ok.contains("resuming at"), "{ok}");
     }
     let acknowledged = stop_and_count(run);
-    let records = kafka.consume_exactly("reload-source", acknowledged as usize, Duration::from_secs(5)).unwrap();
-    assert_eq!(ids(&records), (1..=acknowledged).collect::<Vec<_>>(), "no gap, no duplicate");
+    let records = kafka
+        .consume_exactly(
+            "reload-source",
+            acknowledged as usize,
+            Duration::from_secs(5),
+        )
+        .unwrap();
+    assert_eq!(
+        ids(&records),
+        (1..=acknowledged).collect::<Vec<_>>(),
+        "no gap, no duplicate"
+    );
 }
 
 #[test]
@@ -214,13 +346,34 @@ fn pipeline_files_start_stop_and_rebuild_only_their_pipeline() {
     let pipelines = dir.path().join("pipelines");
     std::fs::create_dir_all(&pipelines).unwrap();
     let tag = plugin("version-tag-v1");
-    pipeline(&pipelines, "files-a", kafka.bootstrap(), &plugin("orders"), 0, 100, &tag);
+    pipeline(
+        &pipelines,
+        "files-a",
+        kafka.bootstrap(),
+        &plugin("orders"),
+        0,
+        100,
+        &tag,
+    );
     let mut cmd = sluice();
-    cmd.arg("run").arg(&pipelines).arg("--state-dir").arg(dir.path()).arg("--progress-secs").arg("3600");
+    cmd.arg("run")
+        .arg(&pipelines)
+        .arg("--state-dir")
+        .arg(dir.path())
+        .arg("--progress-secs")
+        .arg("3600");
     let mut run = Running::spawn(cmd);
     run.wait_for("pipeline `files-a` running", WAIT);
 
-    let b = pipeline(&pipelines, "files-b", kafka.bootstrap(), &plugin("orders"), 0, 100, &tag);
+    let b = pipeline(
+        &pipelines,
+        "files-b",
+        kafka.bootstrap(),
+        &plugin("orders"),
+        0,
+        100,
+        &tag,
+    );
     run.wait_for("pipeline `files-b` running", WAIT);
 
     std::fs::write(&b, "name: files-b\nsource: [\n").unwrap();
@@ -228,7 +381,15 @@ fn pipeline_files_start_stop_and_rebuild_only_their_pipeline() {
     assert!(kept.contains("files-b.yaml"), "{kept}");
     run.wait_for("the running version keeps running", WAIT);
 
-    pipeline(&pipelines, "files-b", kafka.bootstrap(), &plugin("orders"), 0, 300, &tag);
+    pipeline(
+        &pipelines,
+        "files-b",
+        kafka.bootstrap(),
+        &plugin("orders"),
+        0,
+        300,
+        &tag,
+    );
     run.wait_for("pipeline `files-b` changed", WAIT);
     run.wait_for("pipeline `files-b` stopped", WAIT);
     run.wait_for("pipeline `files-b` running", WAIT);
@@ -237,7 +398,9 @@ fn pipeline_files_start_stop_and_rebuild_only_their_pipeline() {
     run.wait_for("pipeline `files-b` removed", WAIT);
     run.wait_for("pipeline `files-b` stopped", WAIT);
     assert!(
-        !run.seen.iter().any(|l| l.contains("files-a") && (l.contains("stopped") || l.contains("changed"))),
+        !run.seen
+            .iter()
+            .any(|l| l.contains("files-a") && (l.contains("stopped") || l.contains("changed"))),
         "files-a was never touched: {:#?}",
         run.seen
     );

@@ -156,10 +156,19 @@ fn debounce_loop(
         };
         match rx.recv_timeout(wait) {
             Ok(Ok(event)) => {
-                for path in event.paths {
-                    dirty.insert(dir_of(&path));
+                // Only events about files we use count: a busy neighbour (a log
+                // or state file in the same directory) must not hold off reloads.
+                let relevant: Vec<PathBuf> = event
+                    .paths
+                    .iter()
+                    .filter(|p| is_relevant(p, slots, pipeline_dirs))
+                    .map(|p| dir_of(p))
+                    .collect();
+                if !relevant.is_empty() {
+                    tracing::debug!(kind = ?event.kind, paths = ?event.paths, "Relevant file event");
+                    dirty.extend(relevant);
+                    last_event = Instant::now();
                 }
-                last_event = Instant::now();
             }
             Ok(Err(e)) => tracing::warn!(error = %e, "File watcher error"),
             Err(RecvTimeoutError::Timeout) => {
@@ -177,6 +186,35 @@ fn debounce_loop(
             Err(RecvTimeoutError::Disconnected) => return,
         }
     }
+}
+
+/// Whether an event about `path` may change a plugin or pipeline file in use:
+/// the file itself, a pipeline file in a watched directory, or a Kubernetes
+/// ConfigMap's `..data` machinery.
+fn is_relevant(
+    path: &Path,
+    slots: &Mutex<Vec<PluginSlot>>,
+    pipeline_dirs: &HashSet<PathBuf>,
+) -> bool {
+    let Some(name) = path.file_name() else {
+        return false;
+    };
+    if name.to_string_lossy().starts_with("..") {
+        return true;
+    }
+    let dir = dir_of(path);
+    if pipeline_dirs.contains(&dir)
+        && matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml" | "toml")
+        )
+    {
+        return true;
+    }
+    let slots = slots.lock().unwrap_or_else(|p| p.into_inner());
+    slots
+        .iter()
+        .any(|s| s.path.file_name() == Some(name) && dir_of(&s.path) == dir)
 }
 
 fn reload_plugins(runtime: &Runtime, slots: &Mutex<Vec<PluginSlot>>, dirty: &HashSet<PathBuf>) {

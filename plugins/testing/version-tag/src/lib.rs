@@ -1,6 +1,8 @@
-//! Test fixture: passes records through with a header `version` = the
-//! configured `version` (required). Hot-reload tests build it once and load it
-//! with two configs, or copy it under two names, to see which one ran.
+//! Test fixture: passes records through with a header `version`. Built with
+//! `VERSION_TAG=v1` (or `v2`) in the environment, it stamps that tag and
+//! ignores its config, so two builds are two versions of one plugin (the
+//! hot-reload tests swap them); built without, it stamps the configured
+//! `version` (required).
 
 use sluice_plugin::{Config, ConfigError, Emitter, Outcome, RecordRef, Transform};
 
@@ -11,8 +13,9 @@ pub struct VersionTag {
 
 impl Transform for VersionTag {
     fn open(config: &Config) -> Result<Self, ConfigError> {
+        let configured = config.required_str("version")?;
         Ok(VersionTag {
-            version: config.required_str("version")?.to_owned(),
+            version: option_env!("VERSION_TAG").unwrap_or(configured).to_owned(),
         })
     }
 
