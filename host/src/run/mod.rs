@@ -257,16 +257,26 @@ impl Supervisor {
             p.spec.sink.kafka.topic,
             p.spec.sink.kafka.acks.as_str()
         );
-        if p.spec.sink.kafka.acks == crate::pipeline::Acks::All && p.spec.sink.kafka.brokers.is_some() {
-            match crate::sink::inspect_topic(&brokers, &p.spec.sink.kafka.topic, Duration::from_secs(5)) {
+        if p.spec.sink.kafka.acks == crate::pipeline::Acks::All
+            && p.spec.sink.kafka.brokers.is_some()
+        {
+            match crate::sink::inspect_topic(
+                &brokers,
+                &p.spec.sink.kafka.topic,
+                Duration::from_secs(5),
+            ) {
                 Ok(Some(d)) => {
                     if let Some(w) = d.weakness(&p.spec.sink.kafka.topic) {
                         tracing::warn!(pipeline = %name, "{w}");
                         println!("warning: pipeline `{name}`: {w}");
                     }
                 }
-                Ok(None) => tracing::info!(pipeline = %name, topic = %p.spec.sink.kafka.topic, "Topic does not exist yet; its durability settings will be the broker defaults"),
-                Err(e) => tracing::warn!(pipeline = %name, error = %e, "Could not read the topic's durability settings"),
+                Ok(None) => {
+                    tracing::info!(pipeline = %name, topic = %p.spec.sink.kafka.topic, "Topic does not exist yet; its durability settings will be the broker defaults")
+                }
+                Err(e) => {
+                    tracing::warn!(pipeline = %name, error = %e, "Could not read the topic's durability settings")
+                }
             }
         }
         let tx = self.done_tx.clone();
@@ -302,12 +312,20 @@ impl Supervisor {
         match result {
             Ok(s) => {
                 let secs = s.elapsed.as_secs_f64().max(0.001);
-                let ms = |q: f64| s.latency.quantile(q).map(|d| format!("{:.1}", d.as_secs_f64() * 1000.0)).unwrap_or_else(|| "-".into());
+                let ms = |q: f64| {
+                    s.latency
+                        .quantile(q)
+                        .map(|d| format!("{:.1}", d.as_secs_f64() * 1000.0))
+                        .unwrap_or_else(|| "-".into())
+                };
                 println!(
                     "pipeline `{name}` {}: {} records acknowledged, position {}",
                     if s.finished { "finished" } else { "stopped" },
                     s.acknowledged,
-                    s.position.as_deref().map(|p| String::from_utf8_lossy(p).into_owned()).unwrap_or_else(|| "none".into())
+                    s.position
+                        .as_deref()
+                        .map(|p| String::from_utf8_lossy(p).into_owned())
+                        .unwrap_or_else(|| "none".into())
                 );
                 println!(
                     "pipeline `{name}` stats: {:.0} records/s, {:.2} MB/s, ack latency p50 {} ms p99 {} ms, {:.1} s",

@@ -10,7 +10,8 @@ use anyhow::{Context, bail};
 
 use crate::pipeline::ErrorPolicy;
 use crate::plugin::{
-    Batch, Outcome, OwnedRecord, Plugin, PluginError, SourceInstance, TransformInstance, Transformed,
+    Batch, Outcome, OwnedRecord, Plugin, PluginError, SourceInstance, TransformInstance,
+    Transformed,
 };
 use crate::position::{AckTracker, PositionStore, WaitEnd};
 use crate::sink::{KafkaSink, SendError};
@@ -38,6 +39,17 @@ pub struct Stats {
     pub reloads_failed: AtomicU64,
     /// New transform versions that failed on their first batches and were replaced by the old one.
     pub rollbacks: AtomicU64,
+    /// How long the data path stood still for each plugin swap.
+    pub swap_pauses: std::sync::Mutex<crate::position::LatencyHistogram>,
+}
+
+impl Stats {
+    fn record_swap_pause(&self, pause: Duration) {
+        self.swap_pauses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .record(pause);
+    }
 }
 
 /// A request to the data path, acted on between batches.
@@ -248,10 +260,16 @@ impl PipelineLoop {
                 }
             }
             let dead = std::mem::take(&mut self.dead_letters);
-            let seq = self.tracker.register(batch.len() + dead.len(), polled.position);
-            let sent = self.sink.send(&batch, seq, &self.tracker, &self.cancel).and_then(|()| {
-                self.sink.send_with(&dead, seq, &self.tracker, &self.cancel, ErrorPolicy::Fail)
-            });
+            let seq = self
+                .tracker
+                .register(batch.len() + dead.len(), polled.position);
+            let sent = self
+                .sink
+                .send(&batch, seq, &self.tracker, &self.cancel)
+                .and_then(|()| {
+                    self.sink
+                        .send_with(&dead, seq, &self.tracker, &self.cancel, ErrorPolicy::Fail)
+                });
             match sent {
                 Ok(()) => {}
                 Err(SendError::Cancelled) => return Ok(false),
@@ -261,9 +279,13 @@ impl PipelineLoop {
                 .iter()
                 .map(|r| r.key().map_or(0, <[u8]>::len) + r.value().map_or(0, <[u8]>::len))
                 .sum();
-            self.stats.sent.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            self.stats
+                .sent
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
             self.stats.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
-            self.stats.dead_lettered.fetch_add(dead.len() as u64, Ordering::Relaxed);
+            self.stats
+                .dead_lettered
+                .fetch_add(dead.len() as u64, Ordering::Relaxed);
             if finished {
                 return Ok(true);
             }
@@ -345,7 +367,12 @@ impl PipelineLoop {
                         tracing::warn!(pipeline = %self.name, records = input.len(), error = %e, "Dead-lettered a batch the transform failed on");
                         for i in 0..input.len() {
                             if let Some(r) = input.to_owned_record(i) {
-                                self.dead_letter(r, &format!("transform {}", stage + 1), &label, &e.to_string());
+                                self.dead_letter(
+                                    r,
+                                    &format!("transform {}", stage + 1),
+                                    &label,
+                                    &e.to_string(),
+                                );
                             }
                         }
                         Ok(Batch::default())
@@ -382,27 +409,35 @@ impl PipelineLoop {
     ) -> anyhow::Result<()> {
         match request {
             Control::SwapTransform { stage, instance } => {
+                let paused = Instant::now();
                 let Some(st) = self.transforms.get_mut(stage) else {
                     return Ok(());
                 };
                 let old = std::mem::replace(&mut st.instance, instance);
+                let (old_digest, new_digest) = (
+                    old.plugin().digest()[..12].to_string(),
+                    st.instance.plugin().digest()[..12].to_string(),
+                );
+                // Replacing `previous` drops the version before it: part of the pause.
+                st.previous = Some(old);
+                st.probation = PROBATION_BATCHES;
+                let pause = paused.elapsed();
+                self.stats.record_swap_pause(pause);
+                self.stats.reloads.fetch_add(1, Ordering::Relaxed);
                 println!(
-                    "reload ok: pipeline `{}` transform {} ({}) {} → {}",
+                    "reload ok: pipeline `{}` transform {} ({}) {old_digest} → {new_digest}, paused {} µs",
                     self.name,
                     stage + 1,
                     st.label,
-                    &old.plugin().digest()[..12],
-                    &st.instance.plugin().digest()[..12]
+                    pause.as_micros()
                 );
-                st.previous = Some(old);
-                st.probation = PROBATION_BATCHES;
-                self.stats.reloads.fetch_add(1, Ordering::Relaxed);
             }
             Control::SwapSource {
                 plugin,
                 config,
                 limits,
             } => {
+                let paused = Instant::now();
                 // Everything polled so far must be acknowledged and committed,
                 // so the new version starts exactly after it.
                 match self.tracker.wait_drained(self.options.grace) {
@@ -425,12 +460,15 @@ impl PipelineLoop {
                     Ok(new) => {
                         self.source = new;
                         *last_polled = resume;
+                        let pause = paused.elapsed();
+                        self.stats.record_swap_pause(pause);
                         self.stats.reloads.fetch_add(1, Ordering::Relaxed);
                         println!(
-                            "reload ok: pipeline `{}` source ({label}) {} → {}, resuming at {}",
+                            "reload ok: pipeline `{}` source ({label}) {} → {}, paused {} µs, resuming at {}",
                             self.name,
                             &old_digest[..12],
                             &plugin.digest()[..12],
+                            pause.as_micros(),
                             last_polled
                                 .as_deref()
                                 .map(|p| String::from_utf8_lossy(p).into_owned())
@@ -470,7 +508,12 @@ impl PipelineLoop {
                     match self.policy {
                         ErrorPolicy::DeadLetter => {
                             if let Some(r) = input.to_owned_record(index) {
-                                self.dead_letter(r, &format!("transform {}", stage + 1), label, reason);
+                                self.dead_letter(
+                                    r,
+                                    &format!("transform {}", stage + 1),
+                                    label,
+                                    reason,
+                                );
                             }
                         }
                         ErrorPolicy::Skip => {
@@ -510,8 +553,13 @@ impl PipelineLoop {
 
     /// Adds `record` to this batch's dead letters, with headers saying why.
     fn dead_letter(&mut self, mut record: OwnedRecord, stage: &str, plugin: &str, error: &str) {
-        let Some(topic) = &self.dead_letter_topic else { return };
-        let original = record.topic.take().unwrap_or_else(|| self.sink_topic.clone());
+        let Some(topic) = &self.dead_letter_topic else {
+            return;
+        };
+        let original = record
+            .topic
+            .take()
+            .unwrap_or_else(|| self.sink_topic.clone());
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis())
@@ -536,9 +584,17 @@ impl PipelineLoop {
         for r in self.tracker.take_redirects() {
             self.dead_letter(r.record, "sink", "kafka", &r.error);
             let dead = std::mem::take(&mut self.dead_letters);
-            match self.sink.send_with(&dead, r.batch, &self.tracker, &self.cancel, ErrorPolicy::Fail) {
+            match self.sink.send_with(
+                &dead,
+                r.batch,
+                &self.tracker,
+                &self.cancel,
+                ErrorPolicy::Fail,
+            ) {
                 Ok(()) => {
-                    self.stats.dead_lettered.fetch_add(dead.len() as u64, Ordering::Relaxed);
+                    self.stats
+                        .dead_lettered
+                        .fetch_add(dead.len() as u64, Ordering::Relaxed);
                 }
                 Err(SendError::Cancelled) => return Ok(()),
                 Err(e) => bail!("pipeline `{}`: cannot send a dead letter: {e}", self.name),
@@ -577,7 +633,10 @@ impl PipelineLoop {
         let waited = loop {
             self.send_redirects()?;
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.tracker.wait_drained(left.min(Duration::from_millis(100))) {
+            match self
+                .tracker
+                .wait_drained(left.min(Duration::from_millis(100)))
+            {
                 WaitEnd::TimedOut if !left.is_zero() => continue,
                 other => break other,
             }
