@@ -8,6 +8,9 @@
 //! Run: `make bench-boundary` (or `cargo bench -p sluice --bench boundary`
 //! after `make plugins-rust`).
 
+// A benchmark stops at the first failure, with its reason.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -28,13 +31,22 @@ struct State {
 
 impl WasiView for State {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
 fn dist(name: &str) -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/dist").join(format!("{name}.wasm"));
-    assert!(p.is_file(), "{} missing: run `make plugins-rust`", p.display());
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../plugins/dist")
+        .join(format!("{name}.wasm"));
+    assert!(
+        p.is_file(),
+        "{} missing: run `make plugins-rust`",
+        p.display()
+    );
     p
 }
 
@@ -52,7 +64,11 @@ fn batch(n: usize, size: usize) -> Batch {
     let mut b = Batch::default();
     for i in 0..n {
         let key = i.to_string();
-        b.push(Some(key.as_bytes()), Some(&value(i, size)), &[("source", b"bench")]);
+        b.push(
+            Some(key.as_bytes()),
+            Some(&value(i, size)),
+            &[("source", b"bench")],
+        );
     }
     b
 }
@@ -60,7 +76,8 @@ fn batch(n: usize, size: usize) -> Batch {
 fn native_mask(b: &Batch) -> Batch {
     let mut out = Batch::with_capacity(b.len(), b.arena.len());
     for r in b.iter() {
-        let mut v: serde_json::Value = serde_json::from_slice(r.value().unwrap_or_default()).unwrap_or_default();
+        let mut v: serde_json::Value =
+            serde_json::from_slice(r.value().unwrap_or_default()).unwrap_or_default();
         if let Some(f) = v.get_mut("email") {
             *f = serde_json::Value::String("***".into());
         }
@@ -84,7 +101,10 @@ fn to_plain(b: &Batch) -> Vec<PlainRecord> {
         .map(|r| PlainRecord {
             key: r.key().map(<[u8]>::to_vec),
             value: r.value().map(<[u8]>::to_vec),
-            headers: r.headers().map(|(n, v)| (n.to_string(), v.to_vec())).collect(),
+            headers: r
+                .headers()
+                .map(|(n, v)| (n.to_string(), v.to_vec()))
+                .collect(),
         })
         .collect()
 }
@@ -105,12 +125,20 @@ fn measure(records_per_call: usize, budget: Duration, mut f: impl FnMut()) -> f6
 
 fn main() {
     let budget = Duration::from_millis(
-        std::env::var("BENCH_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(400),
+        std::env::var("BENCH_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(400),
     );
     let runtime = Runtime::new(None).expect("runtime");
     let open = |name: &str, cfg: &[(&str, &str)]| {
-        let p = runtime.load(&dist(name), PluginKind::Transform).expect("load");
-        let cfg = cfg.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let p = runtime
+            .load(&dist(name), PluginKind::Transform)
+            .expect("load");
+        let cfg = cfg
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         TransformInstance::open(&p, cfg, Limits::default(), name).expect("open")
     };
     let mut arena_pass = open("passthrough", &[]);
@@ -119,10 +147,17 @@ fn main() {
     let engine = Engine::default();
     let mut linker = Linker::<State>::new(&engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker).expect("wasi");
-    let mut list_instance = |name: &str| {
+    let list_instance = |name: &str| {
         let component = Component::from_file(&engine, dist(name)).expect("compile");
-        let mut store = Store::new(&engine, State { wasi: WasiCtxBuilder::new().build(), table: ResourceTable::new() });
-        let bindings = list::ListTransform::instantiate(&mut store, &component, &linker).expect("instantiate");
+        let mut store = Store::new(
+            &engine,
+            State {
+                wasi: WasiCtxBuilder::new().build(),
+                table: ResourceTable::new(),
+            },
+        );
+        let bindings =
+            list::ListTransform::instantiate(&mut store, &component, &linker).expect("instantiate");
         (store, bindings)
     };
     let (mut pass_store, pass_list) = list_instance("bench-list-passthrough");
@@ -134,33 +169,68 @@ fn main() {
         for n in [1usize, 64, 1024] {
             let input = batch(n, size);
             let mut rows: Vec<(&str, &str, f64)> = Vec::new();
-            rows.push(("passthrough", "native Rust", measure(n, budget, || {
-                std::hint::black_box(native_passthrough(&input));
-            })));
+            rows.push((
+                "passthrough",
+                "native Rust",
+                measure(n, budget, || {
+                    std::hint::black_box(native_passthrough(&input));
+                }),
+            ));
             let mut slot = Some(input.clone());
-            rows.push(("passthrough", "wasm arena", measure(n, budget, || {
-                let (back, out) = arena_pass.process(slot.take().unwrap_or_default());
-                std::hint::black_box(out.expect("process"));
-                slot = Some(back);
-            })));
-            rows.push(("passthrough", "wasm list<record>", measure(n, budget, || {
-                let plain = to_plain(&input);
-                std::hint::black_box(pass_list.call_process(&mut pass_store, &plain).expect("call"));
-            })));
-            rows.push(("mask", "native Rust", measure(n, budget, || {
-                std::hint::black_box(native_mask(&input));
-            })));
-            rows.push(("mask", "wasm arena", measure(n, budget, || {
-                let (back, out) = arena_mask.process(slot.take().unwrap_or_default());
-                std::hint::black_box(out.expect("process"));
-                slot = Some(back);
-            })));
-            rows.push(("mask", "wasm list<record>", measure(n, budget, || {
-                let plain = to_plain(&input);
-                std::hint::black_box(mask_list.call_process(&mut mask_store, &plain).expect("call"));
-            })));
+            rows.push((
+                "passthrough",
+                "wasm arena",
+                measure(n, budget, || {
+                    let (back, out) = arena_pass.process(slot.take().unwrap_or_default());
+                    std::hint::black_box(out.expect("process"));
+                    slot = Some(back);
+                }),
+            ));
+            rows.push((
+                "passthrough",
+                "wasm list<record>",
+                measure(n, budget, || {
+                    let plain = to_plain(&input);
+                    std::hint::black_box(
+                        pass_list
+                            .call_process(&mut pass_store, &plain)
+                            .expect("call"),
+                    );
+                }),
+            ));
+            rows.push((
+                "mask",
+                "native Rust",
+                measure(n, budget, || {
+                    std::hint::black_box(native_mask(&input));
+                }),
+            ));
+            rows.push((
+                "mask",
+                "wasm arena",
+                measure(n, budget, || {
+                    let (back, out) = arena_mask.process(slot.take().unwrap_or_default());
+                    std::hint::black_box(out.expect("process"));
+                    slot = Some(back);
+                }),
+            ));
+            rows.push((
+                "mask",
+                "wasm list<record>",
+                measure(n, budget, || {
+                    let plain = to_plain(&input);
+                    std::hint::black_box(
+                        mask_list
+                            .call_process(&mut mask_store, &plain)
+                            .expect("call"),
+                    );
+                }),
+            ));
             for (t, shape, ns) in rows {
-                println!("| {t} | {shape} | {n} | {size} B | {ns:.0} | {:.0} |", 1e9 / ns);
+                println!(
+                    "| {t} | {shape} | {n} | {size} B | {ns:.0} | {:.0} |",
+                    1e9 / ns
+                );
             }
         }
     }

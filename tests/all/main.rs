@@ -5,13 +5,17 @@
 //! (`cargo build -p sluice`); `make test` does both, and starts real Kafka
 //! for the modules that need it.
 
+// Tests may unwrap: a failed unwrap is a failed test with its reason.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 mod crash;
+mod error_policy;
+mod faults;
+mod hostile;
 mod kafka_durability;
 mod kafka_single;
 mod languages;
-mod error_policy;
-mod faults;
 mod pipeline_files;
 mod plugins;
 mod quickstart;

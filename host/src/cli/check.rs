@@ -6,12 +6,16 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::pipeline::{Acks, Pipeline, expand_paths, guarantee, load_file};
-use crate::sink::inspect_topic;
 use crate::plugin::{PluginKind, Runtime, SourceInstance, TransformInstance};
 use crate::run::{PluginCache, plugin_label};
+use crate::sink::inspect_topic;
 
 /// Checks every file; prints one block per pipeline; exit 1 if any failed.
-pub fn check(paths: &[PathBuf], cache_dir: Option<&Path>, ask_kafka: bool) -> anyhow::Result<ExitCode> {
+pub fn check(
+    paths: &[PathBuf],
+    cache_dir: Option<&Path>,
+    ask_kafka: bool,
+) -> anyhow::Result<ExitCode> {
     let files = expand_paths(paths)?;
     let runtime = Runtime::new(cache_dir)?;
     let mut plugins = PluginCache::new(runtime);
@@ -48,20 +52,35 @@ pub fn check(paths: &[PathBuf], cache_dir: Option<&Path>, ask_kafka: bool) -> an
                     println!("     errors {}: {}", p.spec.errors.as_str(), g.rejects);
                     if ask_kafka {
                         match &kafka.brokers {
-                            None => println!("     kafka: embedded demo cluster (ignores acks; proves nothing about durability)"),
-                            Some(brokers) => match inspect_topic(brokers, &kafka.topic, Duration::from_secs(10)) {
-                                Ok(Some(d)) => {
-                                    println!("     kafka: topic `{}` has {} replicas, min.insync.replicas={}", kafka.topic, d.replication_factor, d.min_insync_replicas);
-                                    if let (Acks::All, Some(w)) = (kafka.acks, d.weakness(&kafka.topic)) {
-                                        println!("     warning: {w}");
+                            None => println!(
+                                "     kafka: embedded demo cluster (ignores acks; proves nothing about durability)"
+                            ),
+                            Some(brokers) => {
+                                match inspect_topic(brokers, &kafka.topic, Duration::from_secs(10))
+                                {
+                                    Ok(Some(d)) => {
+                                        println!(
+                                            "     kafka: topic `{}` has {} replicas, min.insync.replicas={}",
+                                            kafka.topic,
+                                            d.replication_factor,
+                                            d.min_insync_replicas
+                                        );
+                                        if let (Acks::All, Some(w)) =
+                                            (kafka.acks, d.weakness(&kafka.topic))
+                                        {
+                                            println!("     warning: {w}");
+                                        }
+                                    }
+                                    Ok(None) => println!(
+                                        "     kafka: topic `{}` does not exist yet (broker defaults apply when it is created)",
+                                        kafka.topic
+                                    ),
+                                    Err(e) => {
+                                        failed += 1;
+                                        println!("     kafka: {e:#}");
                                     }
                                 }
-                                Ok(None) => println!("     kafka: topic `{}` does not exist yet (broker defaults apply when it is created)", kafka.topic),
-                                Err(e) => {
-                                    failed += 1;
-                                    println!("     kafka: {e:#}");
-                                }
-                            },
+                            }
                         }
                     }
                 }

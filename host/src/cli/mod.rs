@@ -1,7 +1,8 @@
-//! Command-line interface: `run`, `check`, `test`, `inspect`.
+//! Command-line interface: `run`, `check`, `test`, `inspect`, `new`.
 
 mod check;
 mod inspect;
+mod new;
 mod test_cmd;
 
 use std::path::PathBuf;
@@ -66,6 +67,8 @@ enum Command {
         /// The component file.
         plugin: PathBuf,
     },
+    /// Scaffold a plugin project (transform or source) in a chosen language.
+    New(new::NewArgs),
 }
 
 fn init_logging(format: LogFormat) {
@@ -123,6 +126,7 @@ pub fn main() -> ExitCode {
         Command::Check { paths, kafka } => check::check(&paths, cache.as_deref(), kafka),
         Command::Test(args) => test_cmd::test(args, cache.as_deref()),
         Command::Inspect { plugin } => inspect::inspect(&plugin, cache.as_deref()),
+        Command::New(args) => new::new(args),
     };
     match result {
         Ok(code) => code,

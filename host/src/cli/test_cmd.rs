@@ -178,15 +178,17 @@ pub fn show_record(r: &OwnedRecord) -> Value {
 /// Normalises an expected line so `"value": "{…json…}"` equals `"value": {…}`.
 fn normalise(v: &Value) -> Value {
     let mut v = v.clone();
-    if let Some(Value::String(s)) = v.get("value") {
-        if let Ok(obj @ Value::Object(_)) = serde_json::from_str::<Value>(s) {
-            v["value"] = obj;
-        }
+    if let Some(Value::String(s)) = v.get("value")
+        && let Ok(obj @ Value::Object(_)) = serde_json::from_str::<Value>(s)
+    {
+        v["value"] = obj;
     }
-    if v.get("value").is_none() && v.get("rejected").is_none() && v.get("retry").is_none() {
-        if let Value::Object(m) = &mut v {
-            m.insert("value".into(), Value::Null);
-        }
+    if v.get("value").is_none()
+        && v.get("rejected").is_none()
+        && v.get("retry").is_none()
+        && let Value::Object(m) = &mut v
+    {
+        m.insert("value".into(), Value::Null);
     }
     v
 }

@@ -42,7 +42,9 @@ pub fn guarantee(spec: &PipelineSpec) -> Guarantee {
     let rejects = match spec.errors {
         ErrorPolicy::Fail => "a rejected record stops the pipeline",
         ErrorPolicy::Skip => "rejected records are counted, logged and dropped",
-        ErrorPolicy::DeadLetter => "rejected records go to the dead-letter topic (with headers saying why) and are acknowledged like any other",
+        ErrorPolicy::DeadLetter => {
+            "rejected records go to the dead-letter topic (with headers saying why) and are acknowledged like any other"
+        }
     };
     Guarantee {
         delivery,

@@ -46,9 +46,9 @@ fn interpolate_line(
         out.push_str(&rest[..pos]);
         let after = &rest[pos..];
         let column = line[..consumed + pos].chars().count() + 1;
-        if after.starts_with("$${") {
+        if let Some(escaped) = after.strip_prefix("$${") {
             out.push_str("${");
-            rest = &after[3..];
+            rest = escaped;
             consumed += pos + 3;
             continue;
         }

@@ -9,8 +9,10 @@ use super::error::{FileError, FileErrors};
 use super::interpolate::interpolate;
 use std::time::Duration;
 
-use super::schema::{Acks, ErrorPolicy, LimitsSpec, PipelineSpec, PluginSpec};
-use crate::plugin::Limits;
+use super::schema::{
+    Acks, DirModeSpec, ErrorPolicy, GrantsSpec, LimitsSpec, PipelineSpec, PluginSpec,
+};
+use crate::plugin::{DirGrant, DirMode, Grants, Limits, NetworkGrant};
 
 /// A pipeline read from a file, with plugin paths resolved.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,7 +47,116 @@ impl PluginRef {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.to_string()))
                 .collect(),
-            limits: limits_from(&spec.limits),
+            limits: Limits {
+                grants: grants_from(&spec.grants, base),
+                ..limits_from(&spec.limits)
+            },
+        }
+    }
+}
+
+fn grants_from(spec: &GrantsSpec, base: &Path) -> Grants {
+    Grants {
+        env: spec.env.clone(),
+        dirs: spec.dirs.as_ref().map(|dirs| {
+            dirs.iter()
+                .map(|d| DirGrant {
+                    host: base.join(&d.host),
+                    guest: d.guest.clone(),
+                    mode: match d.mode {
+                        DirModeSpec::Ro => DirMode::ReadOnly,
+                        DirModeSpec::Rw => DirMode::ReadWrite,
+                    },
+                })
+                .collect()
+        }),
+        // Entries that do not parse are reported by `check_limits_and_grants`.
+        network: spec
+            .network
+            .as_ref()
+            .map(|n| n.iter().filter_map(|s| s.parse().ok()).collect()),
+    }
+}
+
+/// Checks a plugin's `limits` and `grants` for values that cannot work.
+fn check_limits_and_grants(
+    plugin: &PluginSpec,
+    base: &Path,
+    at: &dyn Fn(&str, &str, String, &str) -> FileError,
+    errors: &mut Vec<FileError>,
+) {
+    let l = &plugin.limits;
+    let zero: [(&str, bool); 6] = [
+        ("memory_mb", l.memory_mb == Some(0)),
+        ("call_timeout_ms", l.call_timeout_ms == Some(0)),
+        ("open_timeout_ms", l.open_timeout_ms == Some(0)),
+        ("max_output_records", l.max_output_records == Some(0)),
+        ("fuel", l.fuel == Some(0)),
+        (
+            "max_consecutive_failures",
+            l.max_consecutive_failures == Some(0),
+        ),
+    ];
+    for (key, is_zero) in zero {
+        if is_zero {
+            errors.push(at(
+                key,
+                "0",
+                format!("`limits.{key}` of {} must be at least 1", plugin.plugin),
+                "remove it to keep the default, or give a positive number",
+            ));
+        }
+    }
+    let g = &plugin.grants;
+    for name in &g.env {
+        if name.is_empty() || name.contains(['=', '\0']) {
+            errors.push(at(
+                "env",
+                name,
+                format!(
+                    "`grants.env` of {}: `{name}` is not a variable name",
+                    plugin.plugin
+                ),
+                "list names only, e.g. `env: [API_TOKEN]`; values come from Sluice's environment",
+            ));
+        }
+    }
+    let mut guests = std::collections::BTreeSet::new();
+    for dir in g.dirs.iter().flatten() {
+        let host = base.join(&dir.host);
+        if !host.is_dir() {
+            errors.push(at(
+                "host",
+                &dir.host,
+                format!(
+                    "`grants.dirs` of {}: `{}` is not a directory (looked at {})",
+                    plugin.plugin,
+                    dir.host,
+                    host.display()
+                ),
+                "host paths are relative to the pipeline file; create the directory or fix the path",
+            ));
+        }
+        if dir.guest.trim().is_empty() || !guests.insert(dir.guest.clone()) {
+            errors.push(at(
+                "guest",
+                &dir.guest,
+                format!(
+                    "`grants.dirs` of {}: guest path `{}` is empty or given twice",
+                    plugin.plugin, dir.guest
+                ),
+                "give each directory its own path inside the plugin, e.g. `/data`",
+            ));
+        }
+    }
+    for entry in g.network.iter().flatten() {
+        if let Err(e) = entry.parse::<NetworkGrant>() {
+            errors.push(at(
+                "network",
+                entry,
+                format!("`grants.network` of {}: {e}", plugin.plugin),
+                "write `host:port`, `1.2.3.4:port` or `[::1]:port`",
+            ));
         }
     }
 }
@@ -56,14 +167,17 @@ fn limits_from(spec: &LimitsSpec) -> Limits {
         memory_bytes: spec
             .memory_mb
             .map_or(d.memory_bytes, |m| (m as usize) << 20),
-        call_timeout: spec
-            .call_timeout_ms
-            .map_or(d.call_timeout, Duration::from_millis),
+        call_timeout: spec.call_timeout_ms.map(Duration::from_millis),
         open_timeout: spec
             .open_timeout_ms
             .map_or(d.open_timeout, Duration::from_millis),
         max_output_records: spec.max_output_records.unwrap_or(d.max_output_records),
         max_output_bytes: spec.max_output_mb.map_or(d.max_output_bytes, |m| m << 20),
+        fuel: spec.fuel,
+        max_consecutive_failures: spec
+            .max_consecutive_failures
+            .unwrap_or(d.max_consecutive_failures),
+        grants: crate::plugin::Grants::default(),
     }
 }
 
@@ -290,6 +404,7 @@ fn check(file: &Path, text: &str, mut spec: PipelineSpec) -> Result<Pipeline, Fi
     let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
     let plugins = std::iter::once(&spec.source).chain(&spec.transforms);
     for plugin in plugins {
+        check_limits_and_grants(plugin, &base, &at, &mut errors);
         let path = base.join(&plugin.plugin);
         if !path.is_file() {
             errors.push(at("plugin", &plugin.plugin,

@@ -14,5 +14,6 @@ pub use guarantee::{Guarantee, guarantee};
 pub use interpolate::{InterpolationError, interpolate};
 pub use load::{Pipeline, PluginRef, expand_paths, load_all, load_file};
 pub use schema::{
-    Acks, ConfigValue, DeadLetterSpec, ErrorPolicy, KafkaSinkSpec, LimitsSpec, PipelineSpec, PluginSpec, SinkSpec,
+    Acks, ConfigValue, DeadLetterSpec, DirGrantSpec, DirModeSpec, ErrorPolicy, GrantsSpec,
+    KafkaSinkSpec, LimitsSpec, PipelineSpec, PluginSpec, SinkSpec,
 };

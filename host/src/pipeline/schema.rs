@@ -52,22 +52,74 @@ pub struct PluginSpec {
     /// Resource limits; absent fields keep their safe defaults.
     #[serde(default)]
     pub limits: LimitsSpec,
+    /// Capabilities beyond the plugin's own memory; none by default.
+    #[serde(default)]
+    pub grants: GrantsSpec,
+}
+
+/// What a plugin may reach, as written in the pipeline file. Everything not
+/// listed is denied. A component importing `wasi:filesystem` or
+/// `wasi:sockets` is refused at load unless `dirs` or `network` is present
+/// (an empty list links the interface with nothing opened or reachable).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GrantsSpec {
+    /// Environment variables passed through by name (their values are read
+    /// from Sluice's environment; unset ones are left out).
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// Host directories the plugin sees.
+    pub dirs: Option<Vec<DirGrantSpec>>,
+    /// Outbound TCP destinations, `host:port` each; name lookup works only
+    /// for the host names listed here.
+    pub network: Option<Vec<String>>,
+}
+
+/// A directory granted to a plugin.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DirGrantSpec {
+    /// Directory on the host, relative to the pipeline file.
+    pub host: String,
+    /// Where the plugin sees it, e.g. `/data`.
+    pub guest: String,
+    /// `ro` (default) or `rw`.
+    #[serde(default)]
+    pub mode: DirModeSpec,
+}
+
+/// Access to a granted directory.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DirModeSpec {
+    /// Read only.
+    #[default]
+    Ro,
+    /// Read and write.
+    Rw,
 }
 
 /// Per-plugin resource limits as written in the pipeline file.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsSpec {
-    /// Largest linear memory in MiB (default 256).
+    /// Largest linear memory in MiB, all memories together (default 256).
     pub memory_mb: Option<u32>,
-    /// Deadline of one `process`/`poll` call in milliseconds (default 1000).
+    /// Deadline of one `process`/`poll` call in milliseconds (default: 80, or
+    /// 0.075 per record of the call's batch when that is more).
     pub call_timeout_ms: Option<u64>,
     /// Deadline of `open` in milliseconds (default 10000).
     pub open_timeout_ms: Option<u64>,
-    /// Most records one call may return (default 1000000).
+    /// Most records one call may return (default 100000).
     pub max_output_records: Option<usize>,
-    /// Most bytes one call may return, in MiB (default 256).
+    /// Most bytes one call may return, in MiB (default 64).
     pub max_output_mb: Option<usize>,
+    /// Fuel (about one unit per WebAssembly instruction) one `process`/`poll`
+    /// call may use (default: no fuel metering). Makes a runaway call stop at
+    /// the same point on every machine, for deterministic tests.
+    pub fuel: Option<u64>,
+    /// Failed calls in a row after which the plugin is quarantined (default 5).
+    pub max_consecutive_failures: Option<u32>,
 }
 
 /// A configuration value: any scalar, handed to the plugin as text.

@@ -1,17 +1,23 @@
-//! Running plugin instances: one Store each, rebuilt after a trap.
+//! Running plugin instances: one Store each, with the call's deadline, fuel
+//! and output caps applied; a Store that trapped or broke a limit is thrown
+//! away and rebuilt on next use, and an instance that keeps failing is
+//! quarantined.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use wasmtime::Store;
 use wasmtime::component::ResourceTable;
-use wasmtime::{Store, StoreLimitsBuilder};
-use wasmtime_wasi::WasiCtxBuilder;
 
 use super::batch::{Batch, HeaderEntry, RecordEntry, Span};
 use super::bindings::{
     SourceBindings, Transform, WitBatch, WitCallError, WitConfigError, WitHeader, WitOutcome,
     WitPolled, WitRecord, WitSpan, WitTransformed,
 };
-use super::runtime::{EPOCH_TICK, HostState, Plugin, PluginPre};
+use super::grants::{self, StderrTail};
+use super::guard::BlockedPastDeadline;
+use super::limiter::{Budget, LimitExceeded};
+use super::runtime::{EPOCH_TICK, Flavor, HostState, Plugin, PluginPre};
 use super::{Limits, PluginError};
 
 /// What became of one input record.
@@ -50,54 +56,271 @@ pub struct Polled {
     pub finished: bool,
 }
 
-fn ticks(d: std::time::Duration) -> u64 {
+/// Epoch ticks for a deadline: the call is stopped between `d` and `d` plus one tick.
+fn ticks(d: Duration) -> u64 {
     (d.as_nanos() / EPOCH_TICK.as_nanos()).max(1) as u64 + 1
 }
 
-fn new_store(plugin: &Plugin, limits: &Limits, label: &Arc<str>) -> Store<HostState> {
-    let wasi = WasiCtxBuilder::new()
-        .allow_tcp(false)
-        .allow_udp(false)
-        .allow_ip_name_lookup(false)
-        .build();
+/// CPU time used by the current thread so far.
+fn thread_cpu() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(
+        u64::try_from(t.tv_sec).unwrap_or_default(),
+        u32::try_from(t.tv_nsec).unwrap_or_default(),
+    )
+}
+
+/// How much wall-clock time a call may take, as a multiple of its CPU budget,
+/// before it is stopped anyway (a thread starved of CPU by a busy host).
+const WALL_CLOCK_FACTOR: u32 = 4;
+
+/// The CPU budget of the running call.
+///
+/// Deadlines count the CPU time of the calling thread, not wall-clock time,
+/// so a healthy plugin is not failed because other pipelines kept the cores
+/// busy. The epoch fires first when the budget has passed in wall-clock time
+/// (CPU time cannot be more); the callback then checks CPU time and either
+/// interrupts or sets the next check for when the rest could be used up.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CallClock {
+    cpu_start: Duration,
+    budget: Duration,
+    wall_start: Instant,
+}
+
+impl CallClock {
+    fn start(budget: Duration) -> Self {
+        CallClock {
+            cpu_start: thread_cpu(),
+            budget,
+            wall_start: Instant::now(),
+        }
+    }
+
+    /// What to do when the epoch deadline is reached.
+    fn on_deadline(&self) -> wasmtime::Result<wasmtime::UpdateDeadline> {
+        let used = thread_cpu().saturating_sub(self.cpu_start);
+        if used >= self.budget {
+            return Ok(wasmtime::UpdateDeadline::Interrupt);
+        }
+        let wall_cap = self.budget.saturating_mul(WALL_CLOCK_FACTOR);
+        if self.wall_start.elapsed() >= wall_cap {
+            return Err(wasmtime::Error::new(WallClockCap(wall_cap)));
+        }
+        let left = self.budget - used;
+        let next = left.as_nanos().div_ceil(EPOCH_TICK.as_nanos()).max(1);
+        Ok(wasmtime::UpdateDeadline::Continue(
+            u64::try_from(next).unwrap_or(u64::MAX),
+        ))
+    }
+}
+
+impl Default for CallClock {
+    fn default() -> Self {
+        CallClock::start(Duration::ZERO)
+    }
+}
+
+/// A call that was starved of CPU for so long that it ran out of wall-clock time.
+#[derive(Debug, thiserror::Error)]
+#[error("ran for {} ms of wall-clock time without using its CPU time", .0.as_millis())]
+struct WallClockCap(Duration);
+
+/// Which call is running, for deadlines and error messages.
+#[derive(Clone, Copy)]
+struct Call {
+    name: &'static str,
+    timeout: Duration,
+    /// The `limits.*` key of `timeout`.
+    timeout_key: &'static str,
+}
+
+impl Call {
+    fn open(limits: &Limits) -> Self {
+        Call {
+            name: "open",
+            timeout: limits.open_timeout,
+            timeout_key: "limits.open_timeout_ms",
+        }
+    }
+
+    fn data(name: &'static str, limits: &Limits, records: usize) -> Self {
+        Call {
+            name,
+            timeout: limits.call_deadline(records),
+            timeout_key: "limits.call_timeout_ms",
+        }
+    }
+
+    /// Sets the Store's deadline (and fuel) for this call.
+    fn arm(self, store: &mut Store<HostState>, fuel: Option<u64>) {
+        let state = store.data_mut();
+        state.clock = CallClock::start(self.timeout);
+        state.deadline = Instant::now() + self.timeout;
+        store.set_epoch_deadline(ticks(self.timeout));
+        if let Some(fuel) = fuel {
+            // Only fails on an engine without fuel, which `flavor` rules out.
+            let _ = store.set_fuel(fuel);
+        }
+    }
+}
+
+fn new_store(
+    flavor: &Flavor,
+    limits: &Limits,
+    label: &Arc<str>,
+) -> Result<Store<HostState>, PluginError> {
+    let stderr = StderrTail::default();
+    let wasi = grants::wasi_ctx(&limits.grants, label, &stderr)?;
     let state = HostState {
         wasi,
         table: ResourceTable::new(),
-        limits: StoreLimitsBuilder::new()
-            .memory_size(limits.memory_bytes)
-            .trap_on_grow_failure(true)
-            .build(),
+        limits: Budget::new(limits.memory_bytes),
         label: label.clone(),
         log_lines: 0,
+        deadline: Instant::now(),
+        lookup_names: grants::lookup_names(&limits.grants),
+        stderr,
+        clock: CallClock::default(),
     };
-    let mut store = Store::new(&plugin.inner.runtime.engine, state);
+    let mut store = Store::new(&flavor.engine, state);
     store.limiter(|s| &mut s.limits);
-    store.epoch_deadline_trap();
-    store
+    store.epoch_deadline_callback(|store| store.data().clock.on_deadline());
+    Ok(store)
 }
 
-fn describe_trap(e: &wasmtime::Error, limits: &Limits, timeout: std::time::Duration) -> String {
-    if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
-        match trap {
-            wasmtime::Trap::Interrupt => {
-                return format!(
-                    "exceeded its {} ms time limit and was interrupted",
-                    timeout.as_millis()
-                );
+/// Most of a plugin's stderr quoted in an error.
+const STDERR_IN_ERROR: usize = 400;
+
+/// Says what stopped a call, naming the limit (and its `limits.*` key) when
+/// one did, followed by the end of what the plugin wrote to stderr.
+fn describe_trap(e: &wasmtime::Error, limits: &Limits, call: Call, stderr: &StderrTail) -> String {
+    let deadline = || {
+        format!(
+            "exceeded its {} deadline of {} ms ({})",
+            call.name,
+            call.timeout.as_millis(),
+            call.timeout_key
+        )
+    };
+    let mut text = if let Some(limit) = e.downcast_ref::<LimitExceeded>() {
+        limit.to_string()
+    } else if let Some(blocked) = e.downcast_ref::<BlockedPastDeadline>() {
+        format!("{} while blocked in `{}`", deadline(), blocked.0)
+    } else if let Some(cap) = e.downcast_ref::<WallClockCap>() {
+        format!(
+            "{}: it {cap} ({}× the deadline; is the host overloaded?)",
+            deadline(),
+            WALL_CLOCK_FACTOR
+        )
+    } else if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        format!("called exit({})", exit.0)
+    } else {
+        match e.downcast_ref::<wasmtime::Trap>() {
+            Some(wasmtime::Trap::Interrupt) => format!("{} and was interrupted", deadline()),
+            Some(wasmtime::Trap::OutOfFuel) => format!(
+                "used all {} units of its fuel (limits.fuel)",
+                limits.fuel.unwrap_or_default()
+            ),
+            Some(wasmtime::Trap::StackOverflow) => {
+                "overflowed its call stack (unbounded recursion?)".to_string()
             }
-            wasmtime::Trap::StackOverflow => return "stack overflow (unbounded recursion?)".into(),
-            _ => {}
+            // Languages with a stack in linear memory (Rust, C) overflow it
+            // into an address below zero, which wraps around.
+            Some(wasmtime::Trap::MemoryOutOfBounds) => {
+                "accessed memory out of bounds (a bug in the plugin, or its stack overflowed: unbounded recursion?)".to_string()
+            }
+            Some(trap) => trap.to_string(),
+            None => {
+                // The first lines name the error; a backtrace after them is noise here.
+                format!("{e:#}").lines().take(3).collect::<Vec<_>>().join(" | ")
+            }
+        }
+    };
+    let said = stderr
+        .text()
+        .lines()
+        .filter(|l| !l.starts_with("note: run with `RUST_BACKTRACE"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    if !said.is_empty() {
+        let start = said
+            .char_indices()
+            .rev()
+            .nth(STDERR_IN_ERROR)
+            .map_or(0, |(i, _)| i);
+        text.push_str(&format!("; stderr: {}", said[start..].replace('\n', " | ")));
+    }
+    text
+}
+
+/// Runs `f` where wasmtime-wasi can block: it drives its own Tokio runtime
+/// with `block_on`, which panics on a thread that is already running one (such
+/// as the supervisor opening plugins). Such calls move to a scoped thread.
+fn off_async_runtime<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return f();
+    }
+    std::thread::scope(|scope| match scope.spawn(f).join() {
+        Ok(r) => r,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
+}
+
+/// Consecutive failures of one instance, and its quarantine.
+#[derive(Debug, Default)]
+struct Health {
+    consecutive: u32,
+    quarantined: Option<String>,
+}
+
+impl Health {
+    /// Refuses to call a quarantined instance.
+    fn check(&self, label: &str) -> Result<(), PluginError> {
+        match &self.quarantined {
+            None => Ok(()),
+            Some(last) => Err(PluginError::Quarantined {
+                plugin: label.to_string(),
+                failures: self.consecutive,
+                last: last.clone(),
+            }),
         }
     }
-    let text = format!("{e:#}");
-    if text.contains("forcing trap when growing memory") {
-        return format!(
-            "exceeded its memory limit of {} MiB",
-            limits.memory_bytes >> 20
-        );
+
+    /// Counts a call's result; the failure that reaches the limit comes back
+    /// as [`PluginError::Quarantined`]. A retryable error is the plugin asking
+    /// for time, not failing, and does not count.
+    fn record<T>(
+        &mut self,
+        result: Result<T, PluginError>,
+        label: &str,
+        limits: &Limits,
+    ) -> Result<T, PluginError> {
+        let e = match result {
+            Ok(v) => {
+                self.consecutive = 0;
+                return Ok(v);
+            }
+            Err(e) if e.is_retryable() => return Err(e),
+            Err(e) => e,
+        };
+        self.consecutive += 1;
+        if self.consecutive < limits.max_consecutive_failures.max(1) {
+            return Err(e);
+        }
+        let last = e.to_string();
+        let last = last
+            .strip_prefix(&format!("{label}: "))
+            .unwrap_or(&last)
+            .to_string();
+        tracing::error!(plugin = label, failures = self.consecutive, error = %e, "Quarantined plugin: it will not be called again");
+        self.quarantined = Some(last.clone());
+        Err(PluginError::Quarantined {
+            plugin: label.to_string(),
+            failures: self.consecutive,
+            last,
+        })
     }
-    // The first line names the trap; the backtrace follows and is noise here.
-    text.lines().take(3).collect::<Vec<_>>().join(" | ")
 }
 
 fn to_wit(batch: Batch) -> WitBatch {
@@ -183,10 +406,11 @@ fn call_error(label: &str, call: &'static str, e: WitCallError) -> PluginError {
     }
 }
 
-fn check_output(
+/// Refuses an output over the caps, before it is converted.
+fn check_output_size(
     label: &str,
     call: &'static str,
-    out: &Batch,
+    out: &WitBatch,
     limits: &Limits,
 ) -> Result<(), PluginError> {
     let bad = |message: String| PluginError::BadOutput {
@@ -203,12 +427,12 @@ fn check_output(
     }
     if out.arena.len() > limits.max_output_bytes {
         return Err(bad(format!(
-            "{} bytes exceed the limit of {} per call (limits.max_output_bytes)",
+            "{} bytes exceed the limit of {} MiB per call (limits.max_output_mb)",
             out.arena.len(),
-            limits.max_output_bytes
+            limits.max_output_bytes >> 20
         )));
     }
-    out.validate().map_err(|e| bad(e.to_string()))
+    Ok(())
 }
 
 struct LiveTransform {
@@ -224,16 +448,19 @@ pub struct TransformInstance {
     label: Arc<str>,
     live: Option<LiveTransform>,
     instantiations: u64,
+    health: Health,
 }
 
 impl TransformInstance {
-    /// Instantiates `plugin` and opens it with `config`; a refused config is an error here.
+    /// Checks `plugin`'s imports against `limits.grants`, instantiates it and
+    /// opens it with `config`; a refused import or config is an error here.
     pub fn open(
         plugin: &Plugin,
         config: Vec<(String, String)>,
         limits: Limits,
         label: &str,
     ) -> Result<Self, PluginError> {
+        plugin.check_grants(&limits.grants, label)?;
         let mut this = TransformInstance {
             plugin: plugin.clone(),
             config,
@@ -241,8 +468,9 @@ impl TransformInstance {
             label: label.into(),
             live: None,
             instantiations: 0,
+            health: Health::default(),
         };
-        this.ensure_live()?;
+        off_async_runtime(|| this.ensure_live().map(|_| ()))?;
         Ok(this)
     }
 
@@ -256,30 +484,42 @@ impl TransformInstance {
         self.instantiations
     }
 
+    /// Failed calls in a row (reset by a successful one).
+    pub fn consecutive_failures(&self) -> u32 {
+        self.health.consecutive
+    }
+
+    /// True once the instance failed `limits.max_consecutive_failures` calls
+    /// in a row: it is no longer called and every `process` returns
+    /// [`PluginError::Quarantined`]. Only a new instance (a reload) clears it.
+    pub fn quarantined(&self) -> bool {
+        self.health.quarantined.is_some()
+    }
+
     fn ensure_live(&mut self) -> Result<&mut LiveTransform, PluginError> {
         if self.live.is_none() {
-            let PluginPre::Transform(pre) = &self.plugin.inner.pre else {
+            let (flavor, pre) = self.plugin.flavor(self.limits.fuel.is_some())?;
+            let PluginPre::Transform(pre) = pre else {
                 return Err(PluginError::BadOutput {
                     plugin: self.label.to_string(),
                     call: "open",
                     message: "not a transform".into(),
                 });
             };
-            let mut store = new_store(&self.plugin, &self.limits, &self.label);
-            store.set_epoch_deadline(ticks(self.limits.open_timeout));
-            let trap = |e: wasmtime::Error, limits: &Limits| PluginError::Trap {
+            let mut store = new_store(flavor, &self.limits, &self.label)?;
+            let call = Call::open(&self.limits);
+            call.arm(&mut store, self.limits.fuel.map(|_| u64::MAX));
+            let trap = |e: wasmtime::Error, store: &Store<HostState>| PluginError::Trap {
                 plugin: self.label.to_string(),
                 call: "open",
-                message: describe_trap(&e, limits, limits.open_timeout),
+                message: describe_trap(&e, &self.limits, call, &store.data().stderr),
             };
-            let bindings = pre
-                .instantiate(&mut store)
-                .map_err(|e| trap(e, &self.limits))?;
             self.instantiations += 1;
+            let bindings = pre.instantiate(&mut store).map_err(|e| trap(e, &store))?;
             bindings
                 .sluice_plugin_transformer()
                 .call_open(&mut store, &self.config)
-                .map_err(|e| trap(e, &self.limits))?
+                .map_err(|e| trap(e, &store))?
                 .map_err(|e| config_error(&self.label, e))?;
             self.live = Some(LiveTransform { store, bindings });
         }
@@ -295,15 +535,31 @@ impl TransformInstance {
     pub fn process(&mut self, input: Batch) -> (Batch, Result<Transformed, PluginError>) {
         let n = input.len();
         let wit = to_wit(input);
-        let result = self.process_wit(&wit, n);
+        let result = match self.health.check(&self.label) {
+            Err(e) => Err(e),
+            Ok(()) => {
+                let result = off_async_runtime(|| self.process_wit(&wit, n));
+                self.health.record(result, &self.label, &self.limits)
+            }
+        };
         (from_wit(wit), result)
     }
 
     fn process_wit(&mut self, wit: &WitBatch, n: usize) -> Result<Transformed, PluginError> {
+        let result = self.call_process(wit, n);
+        if matches!(result, Err(PluginError::BadOutput { .. })) {
+            // A broken contract or limit may mean broken state: start afresh.
+            self.live = None;
+        }
+        result
+    }
+
+    fn call_process(&mut self, wit: &WitBatch, n: usize) -> Result<Transformed, PluginError> {
         let limits = self.limits.clone();
         let label = self.label.clone();
         let live = self.ensure_live()?;
-        live.store.set_epoch_deadline(ticks(limits.call_timeout));
+        let call = Call::data("process", &limits, n);
+        call.arm(&mut live.store, limits.fuel);
         let called = live
             .bindings
             .sluice_plugin_transformer()
@@ -311,23 +567,25 @@ impl TransformInstance {
         let result = match called {
             Ok(r) => r,
             Err(e) => {
+                let message = describe_trap(&e, &limits, call, &live.store.data().stderr);
                 self.live = None;
                 return Err(PluginError::Trap {
                     plugin: label.to_string(),
                     call: "process",
-                    message: describe_trap(&e, &limits, limits.call_timeout),
+                    message,
                 });
             }
         };
         let WitTransformed { output, outcomes } =
             result.map_err(|e| call_error(&label, "process", e))?;
+        check_output_size(&label, "process", &output, &limits)?;
         let output = from_wit(output);
-        check_output(&label, "process", &output, &limits)?;
         let bad = |message: String| PluginError::BadOutput {
             plugin: label.to_string(),
             call: "process",
             message,
         };
+        output.validate().map_err(|e| bad(e.to_string()))?;
         if outcomes.len() != n {
             return Err(bad(format!(
                 "{} outcomes for {n} input records (need exactly one per input)",
@@ -373,10 +631,12 @@ pub struct SourceInstance {
     label: Arc<str>,
     live: Option<LiveSource>,
     resume: Option<Vec<u8>>,
+    health: Health,
 }
 
 impl SourceInstance {
-    /// Instantiates `plugin` and opens it at `resume` (the last acknowledged position).
+    /// Checks `plugin`'s imports against `limits.grants`, instantiates it and
+    /// opens it at `resume` (the last acknowledged position).
     pub fn open(
         plugin: &Plugin,
         config: Vec<(String, String)>,
@@ -384,6 +644,7 @@ impl SourceInstance {
         limits: Limits,
         label: &str,
     ) -> Result<Self, PluginError> {
+        plugin.check_grants(&limits.grants, label)?;
         let mut this = SourceInstance {
             plugin: plugin.clone(),
             config,
@@ -391,8 +652,9 @@ impl SourceInstance {
             label: label.into(),
             live: None,
             resume,
+            health: Health::default(),
         };
-        this.ensure_live()?;
+        off_async_runtime(|| this.ensure_live().map(|_| ()))?;
         Ok(this)
     }
 
@@ -406,29 +668,40 @@ impl SourceInstance {
         self.resume = position;
     }
 
+    /// Failed polls in a row (reset by a successful one).
+    pub fn consecutive_failures(&self) -> u32 {
+        self.health.consecutive
+    }
+
+    /// True once the source failed `limits.max_consecutive_failures` polls in
+    /// a row: it is no longer called and `poll` returns [`PluginError::Quarantined`].
+    pub fn quarantined(&self) -> bool {
+        self.health.quarantined.is_some()
+    }
+
     fn ensure_live(&mut self) -> Result<&mut LiveSource, PluginError> {
         if self.live.is_none() {
-            let PluginPre::Source(pre) = &self.plugin.inner.pre else {
+            let (flavor, pre) = self.plugin.flavor(self.limits.fuel.is_some())?;
+            let PluginPre::Source(pre) = pre else {
                 return Err(PluginError::BadOutput {
                     plugin: self.label.to_string(),
                     call: "open",
                     message: "not a source".into(),
                 });
             };
-            let mut store = new_store(&self.plugin, &self.limits, &self.label);
-            store.set_epoch_deadline(ticks(self.limits.open_timeout));
-            let trap = |e: wasmtime::Error, limits: &Limits| PluginError::Trap {
+            let mut store = new_store(flavor, &self.limits, &self.label)?;
+            let call = Call::open(&self.limits);
+            call.arm(&mut store, self.limits.fuel.map(|_| u64::MAX));
+            let trap = |e: wasmtime::Error, store: &Store<HostState>| PluginError::Trap {
                 plugin: self.label.to_string(),
                 call: "open",
-                message: describe_trap(&e, limits, limits.open_timeout),
+                message: describe_trap(&e, &self.limits, call, &store.data().stderr),
             };
-            let bindings = pre
-                .instantiate(&mut store)
-                .map_err(|e| trap(e, &self.limits))?;
+            let bindings = pre.instantiate(&mut store).map_err(|e| trap(e, &store))?;
             bindings
                 .sluice_plugin_source_plugin()
                 .call_open(&mut store, &self.config, self.resume.as_ref())
-                .map_err(|e| trap(e, &self.limits))?
+                .map_err(|e| trap(e, &store))?
                 .map_err(|e| config_error(&self.label, e))?;
             self.live = Some(LiveSource { store, bindings });
         }
@@ -441,10 +714,23 @@ impl SourceInstance {
 
     /// Asks for up to `max` records.
     pub fn poll(&mut self, max: u32) -> Result<Polled, PluginError> {
+        self.health.check(&self.label)?;
+        let result = off_async_runtime(|| {
+            let result = self.call_poll(max);
+            if matches!(result, Err(PluginError::BadOutput { .. })) {
+                self.live = None;
+            }
+            result
+        });
+        self.health.record(result, &self.label, &self.limits)
+    }
+
+    fn call_poll(&mut self, max: u32) -> Result<Polled, PluginError> {
         let limits = self.limits.clone();
         let label = self.label.clone();
         let live = self.ensure_live()?;
-        live.store.set_epoch_deadline(ticks(limits.call_timeout));
+        let call = Call::data("poll", &limits, max as usize);
+        call.arm(&mut live.store, limits.fuel);
         let called = live
             .bindings
             .sluice_plugin_source_plugin()
@@ -452,11 +738,12 @@ impl SourceInstance {
         let result = match called {
             Ok(r) => r,
             Err(e) => {
+                let message = describe_trap(&e, &limits, call, &live.store.data().stderr);
                 self.live = None;
                 return Err(PluginError::Trap {
                     plugin: label.to_string(),
                     call: "poll",
-                    message: describe_trap(&e, &limits, limits.call_timeout),
+                    message,
                 });
             }
         };
@@ -465,8 +752,13 @@ impl SourceInstance {
             position,
             finished,
         } = result.map_err(|e| call_error(&label, "poll", e))?;
+        check_output_size(&label, "poll", &records, &limits)?;
         let records = from_wit(records);
-        check_output(&label, "poll", &records, &limits)?;
+        records.validate().map_err(|e| PluginError::BadOutput {
+            plugin: label.to_string(),
+            call: "poll",
+            message: e.to_string(),
+        })?;
         Ok(Polled {
             records,
             position,

@@ -22,12 +22,28 @@ pub fn required_export(kind: PluginKind) -> String {
     format!("{PACKAGE}/{name}@{VERSION}")
 }
 
+/// The WASI 0.2 packages the host links (see the parent module for which of
+/// them need a grant). Others, such as `wasi:http`, are not provided.
+const WASI_PACKAGES: &[&str] = &[
+    "wasi:io/",
+    "wasi:clocks/",
+    "wasi:random/",
+    "wasi:cli/",
+    "wasi:filesystem/",
+    "wasi:sockets/",
+];
+
 /// Imports the host provides: our own interfaces and WASI 0.2 (locked down:
 /// no files, network or environment unless granted).
 pub fn is_provided_import(name: &str) -> bool {
     name == format!("{PACKAGE}/log@{VERSION}")
         || name == format!("{PACKAGE}/types@{VERSION}")
-        || (name.starts_with("wasi:") && name.contains("@0.2."))
+        || (WASI_PACKAGES.iter().any(|p| name.starts_with(p)) && name.contains("@0.2."))
+}
+
+/// The grant (`dirs`, `network`) a provided import needs, if any.
+pub fn grant_needed(name: &str) -> Option<&'static str> {
+    super::grants::grant_needed(name)
 }
 
 /// The names a component imports and exports.
@@ -54,7 +70,7 @@ pub fn check(
     let (imports, exports) = names(engine, component);
     let mut problems = Vec::new();
     let wanted = required_export(kind);
-    if !exports.iter().any(|e| *e == wanted) {
+    if !exports.contains(&wanted) {
         let other = match kind {
             PluginKind::Transform => PluginKind::Source,
             PluginKind::Source => PluginKind::Transform,

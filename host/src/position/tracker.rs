@@ -49,7 +49,10 @@ pub struct LatencyHistogram {
 
 impl Default for LatencyHistogram {
     fn default() -> Self {
-        LatencyHistogram { counts: vec![0; 4 * 32], total: 0 }
+        LatencyHistogram {
+            counts: vec![0; 4 * 32],
+            total: 0,
+        }
     }
 }
 
@@ -184,13 +187,12 @@ impl AckTracker {
             s.failed += 1;
         }
         s.in_flight_records = s.in_flight_records.saturating_sub(1);
-        if let Some(front) = s.pending.front().map(|p| p.seq) {
-            if let Some(p) = seq
+        if let Some(front) = s.pending.front().map(|p| p.seq)
+            && let Some(p) = seq
                 .checked_sub(front)
                 .and_then(|i| s.pending.get_mut(i as usize))
-            {
-                p.remaining = p.remaining.saturating_sub(1);
-            }
+        {
+            p.remaining = p.remaining.saturating_sub(1);
         }
         Self::advance(&mut s);
         drop(s);
@@ -230,11 +232,11 @@ impl AckTracker {
 
     fn advance(s: &mut State) {
         while s.pending.front().is_some_and(|p| p.remaining == 0) {
-            if let Some(done) = s.pending.pop_front() {
-                if done.position.is_some() {
-                    s.committable = done.position;
-                    s.committable_changed = true;
-                }
+            if let Some(done) = s.pending.pop_front()
+                && done.position.is_some()
+            {
+                s.committable = done.position;
+                s.committable_changed = true;
             }
         }
     }

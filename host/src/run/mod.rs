@@ -470,16 +470,16 @@ pub async fn run(paths: &[PathBuf], options: RunOptions) -> anyhow::Result<bool>
             _ = sigterm.recv() => stop(&mut sup, &mut stopping),
         }
     }
-    if let Some(cluster) = &sup.embedded {
-        if !stopping {
-            println!(
-                "all pipelines ended; the embedded cluster keeps serving at {} until Ctrl-C",
-                cluster.bootstrap_servers()
-            );
-            tokio::select! {
-                _ = sigint.recv() => {}
-                _ = sigterm.recv() => {}
-            }
+    if let Some(cluster) = &sup.embedded
+        && !stopping
+    {
+        println!(
+            "all pipelines ended; the embedded cluster keeps serving at {} until Ctrl-C",
+            cluster.bootstrap_servers()
+        );
+        tokio::select! {
+            _ = sigint.recv() => {}
+            _ = sigterm.recv() => {}
         }
     }
     Ok(sup.all_ok)

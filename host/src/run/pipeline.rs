@@ -333,25 +333,25 @@ impl PipelineLoop {
                 attempt += 1;
                 continue;
             }
-            if let (Err(e), true) = (&result, st.probation > 0) {
-                if let Some(previous) = st.previous.take() {
-                    let new_digest = st.instance.plugin().digest().to_string();
-                    let reason = e.to_string();
-                    st.instance = previous;
-                    st.probation = 0;
-                    self.stats.rollbacks.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(pipeline = %self.name, transform = %st.label, new = &new_digest[..12], %reason, "Rolled back a new transform version");
-                    println!(
-                        "reload rolled back: pipeline `{}` transform {} ({}): new version {} failed on its first batches ({reason}); back to {}",
-                        self.name,
-                        stage + 1,
-                        st.label,
-                        &new_digest[..12],
-                        &st.instance.plugin().digest()[..12]
-                    );
-                    attempt = 0;
-                    continue;
-                }
+            if let (Err(e), true) = (&result, st.probation > 0)
+                && let Some(previous) = st.previous.take()
+            {
+                let new_digest = st.instance.plugin().digest().to_string();
+                let reason = e.to_string();
+                st.instance = previous;
+                st.probation = 0;
+                self.stats.rollbacks.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(pipeline = %self.name, transform = %st.label, new = &new_digest[..12], %reason, "Rolled back a new transform version");
+                println!(
+                    "reload rolled back: pipeline `{}` transform {} ({}): new version {} failed on its first batches ({reason}); back to {}",
+                    self.name,
+                    stage + 1,
+                    st.label,
+                    &new_digest[..12],
+                    &st.instance.plugin().digest()[..12]
+                );
+                attempt = 0;
+                continue;
             }
             if st.probation > 0 {
                 st.probation -= 1;

@@ -38,18 +38,31 @@ impl TopicDurability {
 
 /// Reads `topic`'s replication factor and `min.insync.replicas`. `None` when
 /// the topic does not exist yet (it will be created with broker defaults).
-pub fn inspect_topic(brokers: &str, topic: &str, timeout: Duration) -> anyhow::Result<Option<TopicDurability>> {
+pub fn inspect_topic(
+    brokers: &str,
+    topic: &str,
+    timeout: Duration,
+) -> anyhow::Result<Option<TopicDurability>> {
     let mut config = ClientConfig::new();
-    config.set("bootstrap.servers", brokers).set("client.id", "sluice-check");
+    config
+        .set("bootstrap.servers", brokers)
+        .set("client.id", "sluice-check");
     let consumer: BaseConsumer = config.create()?;
     let metadata = consumer
         .fetch_metadata(Some(topic), timeout)
         .map_err(|e| anyhow::anyhow!("cannot reach Kafka at {brokers}: {e}"))?;
-    let Some(t) = metadata.topics().iter().find(|t| t.name() == topic) else { return Ok(None) };
+    let Some(t) = metadata.topics().iter().find(|t| t.name() == topic) else {
+        return Ok(None);
+    };
     if t.error().is_some() || t.partitions().is_empty() {
         return Ok(None);
     }
-    let replication_factor = t.partitions().iter().map(|p| p.replicas().len()).min().unwrap_or(0);
+    let replication_factor = t
+        .partitions()
+        .iter()
+        .map(|p| p.replicas().len())
+        .min()
+        .unwrap_or(0);
 
     let admin: AdminClient<DefaultClientContext> = config.create()?;
     let options = AdminOptions::new().request_timeout(Some(timeout));
@@ -57,8 +70,12 @@ pub fn inspect_topic(brokers: &str, topic: &str, timeout: Duration) -> anyhow::R
     let results = std::thread::scope(|scope| {
         scope
             .spawn(|| -> anyhow::Result<_> {
-                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-                Ok(runtime.block_on(admin.describe_configs([&ResourceSpecifier::Topic(topic)], &options))?)
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                Ok(runtime.block_on(
+                    admin.describe_configs([&ResourceSpecifier::Topic(topic)], &options),
+                )?)
             })
             .join()
             .map_err(|_| anyhow::anyhow!("the topic inspection thread panicked"))?
@@ -69,7 +86,10 @@ pub fn inspect_topic(brokers: &str, topic: &str, timeout: Duration) -> anyhow::R
         .find_map(|r| r.get("min.insync.replicas").and_then(|e| e.value.clone()))
         .and_then(|v| v.parse().ok())
         .unwrap_or(1);
-    Ok(Some(TopicDurability { replication_factor, min_insync_replicas }))
+    Ok(Some(TopicDurability {
+        replication_factor,
+        min_insync_replicas,
+    }))
 }
 
 #[cfg(test)]
@@ -78,10 +98,27 @@ mod tests {
 
     #[test]
     fn weak_settings_are_named() {
-        let weak = TopicDurability { replication_factor: 3, min_insync_replicas: 1 };
-        assert!(weak.weakness("t").unwrap().contains("min.insync.replicas=1"));
-        let single = TopicDurability { replication_factor: 1, min_insync_replicas: 1 };
+        let weak = TopicDurability {
+            replication_factor: 3,
+            min_insync_replicas: 1,
+        };
+        assert!(
+            weak.weakness("t")
+                .unwrap()
+                .contains("min.insync.replicas=1")
+        );
+        let single = TopicDurability {
+            replication_factor: 1,
+            min_insync_replicas: 1,
+        };
         assert!(single.weakness("t").unwrap().contains("single replica"));
-        assert_eq!(TopicDurability { replication_factor: 3, min_insync_replicas: 2 }.weakness("t"), None);
+        assert_eq!(
+            TopicDurability {
+                replication_factor: 3,
+                min_insync_replicas: 2
+            }
+            .weakness("t"),
+            None
+        );
     }
 }

@@ -63,7 +63,13 @@ impl ProducerContext for SinkContext {
                         // acknowledged; the pipeline thread sends it.
                         let headers = message
                             .headers()
-                            .map(|h| h.iter().map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec())).collect())
+                            .map(|h| {
+                                h.iter()
+                                    .map(|h| {
+                                        (h.key.to_string(), h.value.unwrap_or_default().to_vec())
+                                    })
+                                    .collect()
+                            })
                             .unwrap_or_default();
                         let record = OwnedRecord {
                             key: message.key().map(<[u8]>::to_vec),
@@ -73,7 +79,11 @@ impl ProducerContext for SinkContext {
                             topic: Some(message.topic().to_string()),
                             partition: None,
                         };
-                        d.tracker.redirect(Redirect { batch: d.batch, record, error });
+                        d.tracker.redirect(Redirect {
+                            batch: d.batch,
+                            record,
+                            error,
+                        });
                     }
                 }
             }
@@ -93,11 +103,14 @@ pub fn acks_settings(acks: Acks) -> [(&'static str, &'static str); 2] {
     }
 }
 
+/// Bootstrap servers, acks policy and extra producer properties.
+type ProducerKey = (String, Acks, BTreeMap<String, String>);
+
 /// Producers are keyed by cluster, acks policy and extra options (acks is a
 /// producer-wide setting in librdkafka).
 #[derive(Default)]
 pub struct ProducerPool {
-    producers: Mutex<HashMap<(String, Acks, BTreeMap<String, String>), SharedProducer>>,
+    producers: Mutex<HashMap<ProducerKey, SharedProducer>>,
 }
 
 impl ProducerPool {
