@@ -27,16 +27,25 @@ fn pipeline(dir: &Path, name: &str, brokers: &str, count: u64, rate: u64) -> std
 
 fn run(file: &Path, state: &Path) -> Running {
     let mut cmd = sluice();
-    cmd.arg("run").arg(file).arg("--state-dir").arg(state).arg("--progress-secs").arg("3600");
+    cmd.arg("run")
+        .arg(file)
+        .arg("--state-dir")
+        .arg(state)
+        .arg("--progress-secs")
+        .arg("3600");
     Running::spawn(cmd)
 }
 
 /// The committed position (next id) in the state file, 1 when none yet.
 fn committed(state: &Path, name: &str) -> u64 {
-    let Ok(text) = std::fs::read_to_string(state.join(format!("{name}.position.json"))) else { return 1 };
+    let Ok(text) = std::fs::read_to_string(state.join(format!("{name}.position.json"))) else {
+        return 1;
+    };
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     let bytes: Vec<u8> = (0..v["position"].as_str().unwrap().len() / 2)
-        .map(|i| u8::from_str_radix(&v["position"].as_str().unwrap()[2 * i..2 * i + 2], 16).unwrap())
+        .map(|i| {
+            u8::from_str_radix(&v["position"].as_str().unwrap()[2 * i..2 * i + 2], 16).unwrap()
+        })
         .collect();
     String::from_utf8(bytes).unwrap().parse().unwrap()
 }
@@ -49,16 +58,26 @@ fn wait_committed(state: &Path, name: &str, at_least: u64) -> u64 {
         if p >= at_least {
             return p;
         }
-        assert!(Instant::now() < deadline, "position stuck at {p}, wanted {at_least}");
+        assert!(
+            Instant::now() < deadline,
+            "position stuck at {p}, wanted {at_least}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
 
 /// Every record of `topic` (at least `at_least`, duplicates included), by id.
 fn ids(kafka: &crate::common::kafka::KafkaCluster, topic: &str, at_least: usize) -> Vec<u64> {
-    let options = crate::common::kafka::ConsumeOptions { idle_timeout: Duration::from_secs(5), ..Default::default() };
+    let options = crate::common::kafka::ConsumeOptions {
+        idle_timeout: Duration::from_secs(5),
+        ..Default::default()
+    };
     let records = kafka.consume(topic, &options).unwrap();
-    assert!(records.len() >= at_least, "only {} of {at_least} records", records.len());
+    assert!(
+        records.len() >= at_least,
+        "only {} of {at_least} records",
+        records.len()
+    );
     records
         .iter()
         .map(|r| r.value_json().unwrap()["id"].as_u64().unwrap())
@@ -78,7 +97,10 @@ fn kill_9_mid_stream_loses_no_acknowledged_record() {
         let mut r = run(&file, dir.path());
         r.wait_for("running:", WAIT);
         wait_committed(dir.path(), name, target);
-        let _ = Command::new("kill").arg("-KILL").arg(r.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .arg(r.child.id().to_string())
+            .status();
         r.child.wait().unwrap();
         kills.push(committed(dir.path(), name));
     }
@@ -93,7 +115,11 @@ fn kill_9_mid_stream_loses_no_acknowledged_record() {
         *seen.entry(*id).or_default() += 1;
     }
     let missing: Vec<u64> = (1..=COUNT).filter(|id| !seen.contains_key(id)).collect();
-    let duplicates: Vec<u64> = seen.iter().filter(|(_, n)| **n > 1).map(|(id, _)| *id).collect();
+    let duplicates: Vec<u64> = seen
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(id, _)| *id)
+        .collect();
     println!(
         "kill -9: {} records, {} kills at committed positions {kills:?}, {} missing, {} duplicated",
         COUNT,
@@ -101,14 +127,25 @@ fn kill_9_mid_stream_loses_no_acknowledged_record() {
         missing.len(),
         duplicated
     );
-    assert!(missing.is_empty(), "acknowledged records lost: {:?}", &missing[..missing.len().min(20)]);
+    assert!(
+        missing.is_empty(),
+        "acknowledged records lost: {:?}",
+        &missing[..missing.len().min(20)]
+    );
     // Replays come only from the unacknowledged tail after a kill's committed position.
     for id in &duplicates {
-        assert!(kills.iter().any(|k| *id >= *k && *id < k + 4000), "duplicate {id} is not in a replayed tail {kills:?}");
+        assert!(
+            kills.iter().any(|k| *id >= *k && *id < k + 4000),
+            "duplicate {id} is not in a replayed tail {kills:?}"
+        );
     }
     // Order per partition: ids only go down where a restart replays its tail.
     let restarts = got.windows(2).filter(|w| w[1] <= w[0]).count();
-    assert!(restarts <= kills.len(), "ids went backwards {restarts} times for {} kills", kills.len());
+    assert!(
+        restarts <= kills.len(),
+        "ids went backwards {restarts} times for {} kills",
+        kills.len()
+    );
 }
 
 #[test]
@@ -122,7 +159,10 @@ fn sigterm_then_restart_neither_loses_nor_repeats() {
         let mut r = run(&file, dir.path());
         r.wait_for("running:", WAIT);
         wait_committed(dir.path(), name, target);
-        let _ = Command::new("kill").arg("-TERM").arg(r.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(r.child.id().to_string())
+            .status();
         let stopped = r.wait_for(&format!("pipeline `{name}` stopped"), WAIT);
         assert!(stopped.contains("records acknowledged"), "{stopped}");
         assert!(r.child.wait().unwrap().success(), "SIGTERM exits 0");
@@ -131,7 +171,11 @@ fn sigterm_then_restart_neither_loses_nor_repeats() {
     r.wait_for(&format!("pipeline `{name}` finished"), WAIT);
     assert!(r.terminate().success());
     let got = ids(kafka, name, COUNT as usize);
-    assert_eq!(got, (1..=COUNT).collect::<Vec<_>>(), "0 missing, 0 duplicates, in order");
+    assert_eq!(
+        got,
+        (1..=COUNT).collect::<Vec<_>>(),
+        "0 missing, 0 duplicates, in order"
+    );
 }
 
 #[test]
@@ -141,18 +185,87 @@ fn a_corrupt_or_foreign_state_file_is_refused_and_left_alone() {
     let state = dir.path().join("state-a.position.json");
 
     std::fs::write(&state, "{ not json").unwrap();
-    let out = sluice().arg("run").arg(&file).arg("--state-dir").arg(dir.path()).output().unwrap();
+    let out = sluice()
+        .arg("run")
+        .arg(&file)
+        .arg("--state-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("state-a.position.json: state file is corrupt"), "{stderr}");
+    assert!(
+        stderr.contains("state-a.position.json: state file is corrupt"),
+        "{stderr}"
+    );
     assert!(stderr.contains("move it away"), "{stderr}");
-    assert_eq!(std::fs::read_to_string(&state).unwrap(), "{ not json", "nothing overwritten");
+    assert_eq!(
+        std::fs::read_to_string(&state).unwrap(),
+        "{ not json",
+        "nothing overwritten"
+    );
 
     let foreign = r#"{"version":1,"pipeline":"state-b","position":"3432","acknowledged":41}"#;
     std::fs::write(&state, foreign).unwrap();
-    let out = sluice().arg("run").arg(&file).arg("--state-dir").arg(dir.path()).output().unwrap();
+    let out = sluice()
+        .arg("run")
+        .arg(&file)
+        .arg("--state-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("belongs to pipeline `state-b`, not `state-a`"), "{stderr}");
-    assert_eq!(std::fs::read_to_string(&state).unwrap(), foreign, "nothing overwritten");
+    assert!(
+        stderr.contains("belongs to pipeline `state-b`, not `state-a`"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&state).unwrap(),
+        foreign,
+        "nothing overwritten"
+    );
+}
+
+#[test]
+fn positions_in_a_compacted_topic_survive_a_restart() {
+    let kafka = shared_single().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let name = "crash-topic-positions";
+    const COUNT: u64 = 4_000;
+    let file = pipeline(dir.path(), name, kafka.bootstrap(), COUNT, 2000);
+    let text = std::fs::read_to_string(&file).unwrap()
+        + "positions:\n  kafka_topic: sluice-positions-test\n";
+    std::fs::write(&file, text).unwrap();
+    let mut r = run(&file, dir.path());
+    r.wait_for("running:", WAIT);
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(r.child.id().to_string())
+        .status();
+    let stopped = r.wait_for(&format!("pipeline `{name}` stopped"), WAIT);
+    assert!(r.child.wait().unwrap().success());
+    assert!(
+        !dir.path().join(format!("{name}.position.json")).exists(),
+        "no state file: the topic holds the position"
+    );
+    let position: u64 = stopped.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(position > 1, "{stopped}");
+    let stored = kafka
+        .consume_all("sluice-positions-test", 1, Duration::from_secs(10))
+        .unwrap();
+    assert!(
+        stored.iter().any(|r| r.key.as_deref() == Some(name)),
+        "{stored:?}"
+    );
+
+    let mut r = run(&file, dir.path());
+    r.wait_for(&format!("pipeline `{name}` finished"), WAIT);
+    assert!(r.terminate().success());
+    let got = ids(kafka, name, COUNT as usize);
+    assert_eq!(
+        got,
+        (1..=COUNT).collect::<Vec<_>>(),
+        "resumed at the stored position: 0 missing, 0 duplicates"
+    );
 }

@@ -15,5 +15,5 @@ pub use interpolate::{InterpolationError, interpolate};
 pub use load::{Pipeline, PluginRef, expand_paths, load_all, load_file};
 pub use schema::{
     Acks, ConfigValue, DeadLetterSpec, DirGrantSpec, DirModeSpec, ErrorPolicy, GrantsSpec,
-    KafkaSinkSpec, LimitsSpec, PipelineSpec, PluginSpec, SinkSpec,
+    KafkaSinkSpec, LimitsSpec, PipelineSpec, PluginSpec, PositionsSpec, SinkSpec,
 };

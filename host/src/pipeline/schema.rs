@@ -27,8 +27,19 @@ pub struct PipelineSpec {
     pub errors: ErrorPolicy,
     /// Where rejected records go under `errors: dead-letter`.
     pub dead_letter: Option<DeadLetterSpec>,
+    /// Where the source position is kept (default: a file in `--state-dir`).
+    pub positions: Option<PositionsSpec>,
     /// Most records asked of the source per poll (default 512).
     pub batch_size: Option<u32>,
+}
+
+/// Where a pipeline keeps its source position.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PositionsSpec {
+    /// A compacted topic on the sink's cluster holding one record per pipeline
+    /// (for sidecars without a volume); created compacted if missing.
+    pub kafka_topic: String,
 }
 
 /// The dead-letter topic of a pipeline.

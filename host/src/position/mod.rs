@@ -1,6 +1,7 @@
 //! Source positions: tracked in memory until Kafka acknowledges every record
 //! before them, then committed to the state directory.
 
+mod kafka_store;
 mod store;
 mod tracker;
 

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     /// The file exists but is not ours or not readable.
-    #[error("{}: state file is corrupt ({reason}); move it away to start the pipeline from the beginning", path.display())]
+    #[error("{}: state file is corrupt ({reason}); move it away (or delete the topic record) to start the pipeline from the beginning", path.display())]
     Corrupt {
         /// The file.
         path: PathBuf,
@@ -51,11 +51,19 @@ struct StateFile {
     acknowledged: u64,
 }
 
-/// The position file of one pipeline.
-#[derive(Debug, Clone)]
+/// Where one pipeline's position is kept: a file in the state directory, or
+/// a record keyed by the pipeline's name in a compacted Kafka topic.
+#[derive(Clone)]
 pub struct PositionStore {
     path: PathBuf,
     pipeline: String,
+    kafka: Option<std::sync::Arc<super::kafka_store::KafkaStore>>,
+}
+
+impl std::fmt::Debug for PositionStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PositionStore({})", self.path.display())
+    }
 }
 
 impl PositionStore {
@@ -64,32 +72,68 @@ impl PositionStore {
         PositionStore {
             path: dir.join(format!("{pipeline}.position.json")),
             pipeline: pipeline.to_string(),
+            kafka: None,
         }
     }
 
-    /// The file's path.
+    /// The store of `pipeline` as the record keyed by its name in the compacted
+    /// topic `topic` of `brokers` (created compacted if missing).
+    pub fn kafka(brokers: &str, topic: &str, pipeline: &str) -> Result<Self, StateError> {
+        let path = PathBuf::from(format!("kafka://{brokers}/{topic}#{pipeline}"));
+        let store = super::kafka_store::KafkaStore::connect(brokers, topic).map_err(|e| {
+            StateError::Io {
+                path: path.clone(),
+                action: "cannot reach the position topic",
+                source: std::io::Error::other(e),
+            }
+        })?;
+        Ok(PositionStore {
+            path,
+            pipeline: pipeline.to_string(),
+            kafka: Some(std::sync::Arc::new(store)),
+        })
+    }
+
+    /// Where the position lives: the file's path, or `kafka://brokers/topic#pipeline`.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
     /// The stored position, `None` when nothing was committed yet.
     pub fn load(&self) -> Result<Option<Vec<u8>>, StateError> {
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(StateError::Io {
-                    path: self.path.clone(),
-                    action: "cannot read state file",
-                    source,
-                });
-            }
+        let text = match &self.kafka {
+            Some(kafka) => match kafka.read_latest(&self.pipeline) {
+                Ok(Some(t)) => t,
+                Ok(None) => return Ok(None),
+                Err(e) => {
+                    return Err(StateError::Io {
+                        path: self.path.clone(),
+                        action: "cannot read the position topic",
+                        source: std::io::Error::other(e),
+                    });
+                }
+            },
+            None => match std::fs::read_to_string(&self.path) {
+                Ok(t) => t,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(source) => {
+                    return Err(StateError::Io {
+                        path: self.path.clone(),
+                        action: "cannot read state file",
+                        source,
+                    });
+                }
+            },
         };
+        self.decode(&text)
+    }
+
+    fn decode(&self, text: &str) -> Result<Option<Vec<u8>>, StateError> {
         let corrupt = |reason: String| StateError::Corrupt {
             path: self.path.clone(),
             reason,
         };
-        let file: StateFile = serde_json::from_str(&text).map_err(|e| corrupt(e.to_string()))?;
+        let file: StateFile = serde_json::from_str(text).map_err(|e| corrupt(e.to_string()))?;
         if file.version != 1 {
             return Err(corrupt(format!("unknown version {}", file.version)));
         }
@@ -105,7 +149,8 @@ impl PositionStore {
             .map_err(|e| corrupt(format!("position is not hex: {e}")))
     }
 
-    /// Replaces the stored position atomically.
+    /// Replaces the stored position atomically (a file rename, or one
+    /// acknowledged record under acks=all).
     pub fn commit(&self, position: &[u8], acknowledged: u64) -> Result<(), StateError> {
         let io = |action: &'static str| {
             let path = self.path.clone();
@@ -115,8 +160,6 @@ impl PositionStore {
                 source,
             }
         };
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(io("cannot create state directory"))?;
         let body = serde_json::to_vec_pretty(&StateFile {
             version: 1,
             pipeline: self.pipeline.clone(),
@@ -124,6 +167,13 @@ impl PositionStore {
             acknowledged,
         })
         .map_err(|e| io("cannot encode state")(std::io::Error::other(e)))?;
+        if let Some(kafka) = &self.kafka {
+            return kafka
+                .write(&self.pipeline, &body)
+                .map_err(|e| io("cannot write the position topic")(std::io::Error::other(e)));
+        }
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(io("cannot create state directory"))?;
         let tmp = self.path.with_extension("json.tmp");
         let mut f =
             std::fs::File::create(&tmp).map_err(io("cannot create temporary state file"))?;

@@ -97,7 +97,10 @@ pub fn build(
     options: &RunOptions,
 ) -> anyhow::Result<Built> {
     let name = &p.spec.name;
-    let store = PositionStore::new(&options.state_dir, name);
+    let store = match &p.spec.positions {
+        Some(positions) => PositionStore::kafka(brokers, &positions.kafka_topic, name)?,
+        None => PositionStore::new(&options.state_dir, name),
+    };
     let resume = store.load()?;
     let source_plugin = plugins.get(&p.source.path, PluginKind::Source)?;
     let source = SourceInstance::open(
