@@ -15,7 +15,16 @@ use sluice::sink::ProducerPool;
 
 use crate::common::{cache_dir, kcat_read, plugin};
 
-fn pipeline_file(dir: &Path, name: &str, brokers: &str, count: u64, rate: u64, acks: &str, errors: &str, producer: &str) -> std::path::PathBuf {
+fn pipeline_file(
+    dir: &Path,
+    name: &str,
+    brokers: &str,
+    count: u64,
+    rate: u64,
+    acks: &str,
+    errors: &str,
+    producer: &str,
+) -> std::path::PathBuf {
     let file = dir.join(format!("{name}.yaml"));
     std::fs::write(
         &file,
@@ -38,7 +47,10 @@ fn start(file: &Path, state: &Path, brokers: &str) -> Started {
     let options = RunOptions {
         state_dir: state.to_path_buf(),
         cache_dir: Some(cache_dir()),
-        loop_options: LoopOptions { grace: Duration::from_secs(30), ..LoopOptions::default() },
+        loop_options: LoopOptions {
+            grace: Duration::from_secs(30),
+            ..LoopOptions::default()
+        },
         progress_every: Duration::from_secs(3600),
     };
     let mut plugins = PluginCache::new(sluice::plugin::Runtime::new(Some(&cache_dir())).unwrap());
@@ -52,14 +64,22 @@ fn start(file: &Path, state: &Path, brokers: &str) -> Started {
 fn ids(brokers: &str, topic: &str, count: usize) -> Vec<u64> {
     kcat_read(brokers, topic, count + 1)
         .iter()
-        .map(|(_, v)| serde_json::from_str::<serde_json::Value>(v).unwrap()["id"].as_u64().unwrap())
+        .map(|(_, v)| {
+            serde_json::from_str::<serde_json::Value>(v).unwrap()["id"]
+                .as_u64()
+                .unwrap()
+        })
         .collect()
 }
 
 fn wait_acknowledged(tracker: &sluice::position::AckTracker, at_least: u64) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while tracker.acknowledged() < at_least {
-        assert!(Instant::now() < deadline, "only {} acknowledged", tracker.acknowledged());
+        assert!(
+            Instant::now() < deadline,
+            "only {} acknowledged",
+            tracker.acknowledged()
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -81,11 +101,27 @@ fn retriable_produce_errors_lose_and_duplicate_nothing() {
             RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND,
         ],
     );
-    let file = pipeline_file(dir.path(), "faults-retry", &brokers, 5000, 0, "all", "fail", "");
-    let s = start(&file, dir.path(), &brokers).handle.join().unwrap().unwrap();
+    let file = pipeline_file(
+        dir.path(),
+        "faults-retry",
+        &brokers,
+        5000,
+        0,
+        "all",
+        "fail",
+        "",
+    );
+    let s = start(&file, dir.path(), &brokers)
+        .handle
+        .join()
+        .unwrap()
+        .unwrap();
     assert_eq!(s.acknowledged, 5000);
     assert_eq!(s.position.as_deref(), Some(&b"5001"[..]));
-    assert_eq!(ids(&brokers, "faults-retry", 5000), (1..=5000).collect::<Vec<_>>());
+    assert_eq!(
+        ids(&brokers, "faults-retry", 5000),
+        (1..=5000).collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -94,7 +130,16 @@ fn a_broker_down_holds_the_position_until_records_are_acknowledged() {
     let brokers = cluster.bootstrap_servers();
     let dir = tempfile::tempdir().unwrap();
     cluster.create_topic("faults-down", 1, 1).unwrap();
-    let file = pipeline_file(dir.path(), "faults-down", &brokers, 6000, 3000, "all", "fail", "");
+    let file = pipeline_file(
+        dir.path(),
+        "faults-down",
+        &brokers,
+        6000,
+        3000,
+        "all",
+        "fail",
+        "",
+    );
     let started = start(&file, dir.path(), &brokers);
     wait_acknowledged(&started.tracker, 1000);
     cluster.broker_down(1).unwrap();
@@ -104,17 +149,29 @@ fn a_broker_down_holds_the_position_until_records_are_acknowledged() {
     let acked = started.tracker.acknowledged();
     let until = Instant::now() + Duration::from_secs(2);
     while Instant::now() < until {
-        assert!(started.tracker.acknowledged() <= acked + 1000, "acknowledged while the broker was down");
+        assert!(
+            started.tracker.acknowledged() <= acked + 1000,
+            "acknowledged while the broker was down"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let after = started.tracker.committable();
-    let parse = |p: Option<Vec<u8>>| p.map(|p| String::from_utf8(p).unwrap().parse::<u64>().unwrap()).unwrap_or(1);
-    assert!(parse(after.clone()) <= started.tracker.acknowledged() + 1, "position {after:?} ahead of acknowledgements");
+    let parse = |p: Option<Vec<u8>>| {
+        p.map(|p| String::from_utf8(p).unwrap().parse::<u64>().unwrap())
+            .unwrap_or(1)
+    };
+    assert!(
+        parse(after.clone()) <= started.tracker.acknowledged() + 1,
+        "position {after:?} ahead of acknowledgements"
+    );
     cluster.broker_up(1).unwrap();
     let s = started.handle.join().unwrap().unwrap();
     assert!(parse(frozen) <= 6001);
     assert_eq!(s.acknowledged, 6000);
-    assert_eq!(ids(&brokers, "faults-down", 6000), (1..=6000).collect::<Vec<_>>());
+    assert_eq!(
+        ids(&brokers, "faults-down", 6000),
+        (1..=6000).collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -123,17 +180,90 @@ fn timed_out_records_stop_a_fail_pipeline_without_committing_them() {
     let brokers = cluster.bootstrap_servers();
     let dir = tempfile::tempdir().unwrap();
     cluster.create_topic("faults-timeout", 1, 1).unwrap();
-    let file = pipeline_file(dir.path(), "faults-timeout", &brokers, 100_000, 2000, "leader", "fail", "message.timeout.ms: 1500");
+    let file = pipeline_file(
+        dir.path(),
+        "faults-timeout",
+        &brokers,
+        100_000,
+        2000,
+        "leader",
+        "fail",
+        "message.timeout.ms: 1500",
+    );
     let started = start(&file, dir.path(), &brokers);
     wait_acknowledged(&started.tracker, 500);
     cluster.broker_down(1).unwrap();
     let err = started.handle.join().unwrap().unwrap_err().to_string();
     assert!(err.contains("Kafka did not accept a record"), "{err}");
     assert!(err.contains("timed out"), "{err}");
-    let committed = sluice::position::PositionStore::new(dir.path(), "faults-timeout").load().unwrap().unwrap();
+    let committed = sluice::position::PositionStore::new(dir.path(), "faults-timeout")
+        .load()
+        .unwrap()
+        .unwrap();
     let committed: u64 = String::from_utf8(committed).unwrap().parse().unwrap();
     cluster.broker_up(1).unwrap();
     let delivered = ids(&brokers, "faults-timeout", committed as usize);
-    assert!(delivered.len() as u64 >= committed - 1, "every record before the committed position {committed} is in Kafka");
-    assert_eq!(delivered[..committed as usize - 1], (1..committed).collect::<Vec<_>>()[..]);
+    assert!(
+        delivered.len() as u64 >= committed - 1,
+        "every record before the committed position {committed} is in Kafka"
+    );
+    assert_eq!(
+        delivered[..committed as usize - 1],
+        (1..committed).collect::<Vec<_>>()[..]
+    );
+}
+
+#[test]
+fn a_fatal_producer_error_rebuilds_the_producer_and_loses_nothing() {
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let dir = tempfile::tempdir().unwrap();
+    cluster.create_topic("faults-fatal", 1, 1).unwrap();
+    let file = pipeline_file(
+        dir.path(),
+        "faults-fatal",
+        &brokers,
+        20_000,
+        5000,
+        "all",
+        "fail",
+        "",
+    );
+    let mut cmd = crate::common::sluice();
+    cmd.arg("run")
+        .arg(&file)
+        .arg("--state-dir")
+        .arg(dir.path())
+        .arg("--progress-secs")
+        .arg("3600");
+    let mut run = crate::common::Running::spawn(cmd);
+    run.wait_for("running:", Duration::from_secs(60));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sluice::position::PositionStore::new(dir.path(), "faults-fatal")
+        .load()
+        .unwrap()
+        .is_none()
+    {
+        assert!(Instant::now() < deadline, "no position committed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // An out-of-order sequence breaks the idempotent producer for good.
+    cluster.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER; 3],
+    );
+    let rebuilt = run.wait_for("rebuilt the producer", Duration::from_secs(60));
+    assert!(rebuilt.contains("fatal error"), "{rebuilt}");
+    run.wait_for("pipeline `faults-fatal` finished", Duration::from_secs(120));
+    let got = ids(&brokers, "faults-fatal", 30_000);
+    let mut unique = got.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(
+        unique,
+        (1..=20_000).collect::<Vec<_>>(),
+        "nothing lost ({} read, duplicates allowed)",
+        got.len()
+    );
+    assert!(run.terminate().success());
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-pub use pipeline::{Control, LoopOptions, PipelineLoop, Stage, Stats, Summary};
+pub use pipeline::{Control, LoopOptions, PipelineLoop, ProducerFatal, Stage, Stats, Summary};
 
 use crate::pipeline::Pipeline;
 use crate::plugin::Batch;
@@ -177,7 +177,12 @@ struct Supervisor {
     running: HashMap<String, Running>,
     done_tx: tokio::sync::mpsc::UnboundedSender<Done>,
     all_ok: bool,
+    /// Producer rebuilds per pipeline, bounded so a broken cluster ends in an error.
+    fatal_restarts: HashMap<String, u32>,
 }
+
+/// Rebuilds of a pipeline's producer after fatal errors before it stops for good.
+const MAX_FATAL_RESTARTS: u32 = 5;
 
 impl Supervisor {
     fn brokers_for(&mut self, p: &Pipeline) -> anyhow::Result<String> {
@@ -311,7 +316,24 @@ impl Supervisor {
     /// A pipeline thread ended.
     fn finished(&mut self, name: String, result: anyhow::Result<Summary>) {
         self.reloader.unregister(&name);
-        let replacement = self.running.remove(&name).and_then(|r| r.replacement);
+        let running = self.running.remove(&name);
+        if let (Err(e), Some(r)) = (&result, &running)
+            && let Some(fatal) = e.downcast_ref::<ProducerFatal>()
+            && !r.cancel.load(Ordering::Relaxed)
+            && self.fatal_restarts.get(&name).copied().unwrap_or(0) < MAX_FATAL_RESTARTS
+        {
+            *self.fatal_restarts.entry(name.clone()).or_default() += 1;
+            // Rebuild the producer and send everything after the committed
+            // position again: nothing lost, duplicates possible.
+            let evicted = self.producers.evict_fatal();
+            println!(
+                "pipeline `{name}`: {fatal}; rebuilt the producer ({evicted} replaced) and resending from the committed position"
+            );
+            let pipeline = r.pipeline.clone();
+            self.start(pipeline);
+            return;
+        }
+        let replacement = running.and_then(|r| r.replacement);
         match result {
             Ok(s) => {
                 let secs = s.elapsed.as_secs_f64().max(0.001);
@@ -452,6 +474,7 @@ pub async fn run(paths: &[PathBuf], options: RunOptions) -> anyhow::Result<bool>
         running: HashMap::new(),
         done_tx,
         all_ok: true,
+        fatal_restarts: HashMap::new(),
     };
     for p in pipelines {
         sup.start(p);

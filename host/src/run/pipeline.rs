@@ -140,6 +140,12 @@ pub struct Summary {
     pub finished: bool,
 }
 
+/// The pipeline's producer hit a fatal error: everything not acknowledged
+/// must be produced again by a new producer, from the committed position.
+#[derive(Debug, thiserror::Error)]
+#[error("Kafka producer fatal error: {0}")]
+pub struct ProducerFatal(pub String);
+
 /// Attempts for a retryable plugin error before it counts as a failure.
 const MAX_RETRIES: u32 = 5;
 
@@ -604,6 +610,9 @@ impl PipelineLoop {
     }
 
     fn check_sink(&self) -> anyhow::Result<()> {
+        if let Some(fatal) = self.sink.fatal_error() {
+            return Err(ProducerFatal(fatal).into());
+        }
         if let Some(f) = self.tracker.failure() {
             bail!(
                 "pipeline `{}`: Kafka did not accept a record (batch {}, record {}): {}; its position and later ones are not committed",
@@ -629,6 +638,11 @@ impl PipelineLoop {
     /// Waits for outstanding acknowledgements (bounded by the grace period),
     /// then commits the final position.
     fn drain(&mut self) -> anyhow::Result<()> {
+        if self.sink.fatal_error().is_some() {
+            // Nothing more will be acknowledged; keep what was.
+            self.commit()?;
+            return self.check_sink();
+        }
         let deadline = Instant::now() + self.options.grace;
         let waited = loop {
             self.send_redirects()?;

@@ -114,6 +114,14 @@ pub struct ProducerPool {
 }
 
 impl ProducerPool {
+    /// Forgets every producer that hit a fatal error, so the next `get` builds a new one.
+    pub fn evict_fatal(&self) -> usize {
+        let mut producers = self.producers.lock().unwrap_or_else(|p| p.into_inner());
+        let before = producers.len();
+        producers.retain(|_, p| p.client().fatal_error().is_none());
+        before - producers.len()
+    }
+
     /// The producer for `brokers` and the sink's settings, created on first use.
     pub fn get(&self, brokers: &str, spec: &KafkaSinkSpec) -> anyhow::Result<SharedProducer> {
         let options: BTreeMap<String, String> = spec
@@ -290,6 +298,15 @@ impl KafkaSink {
             }
         }
         Ok(())
+    }
+
+    /// The producer's fatal error, if it hit one (e.g. idempotence broken by
+    /// an out-of-order sequence): it can deliver nothing more.
+    pub fn fatal_error(&self) -> Option<String> {
+        self.producer
+            .client()
+            .fatal_error()
+            .map(|(code, reason)| format!("{code:?}: {reason}"))
     }
 
     /// Waits up to `timeout` for queued records to be delivered.
