@@ -406,3 +406,31 @@ fn pipeline_files_start_stop_and_rebuild_only_their_pipeline() {
     );
     stop_and_count(run);
 }
+
+#[test]
+fn a_new_version_that_traps_on_its_first_batch_is_rolled_back_without_loss() {
+    let kafka = shared_single().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let stage = dir.path().join("stage.wasm");
+    std::fs::write(&stage, plugin_bytes("passthrough")).unwrap();
+    let file = dir.path().join("reload-rollback.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "name: reload-rollback\nsource:\n  plugin: {}\n  config: {{ count: 0, rate: 1000, seed: 5 }}\ntransforms:\n  - plugin: {}\nsink:\n  kafka:\n    brokers: {}\n    topic: reload-rollback\n    acks: all\n",
+            plugin("orders").display(),
+            stage.display(),
+            kafka.bootstrap()
+        ),
+    )
+    .unwrap();
+    let mut run = start(&file, dir.path());
+    // Opens fine, then overflows its stack on every batch.
+    replace(&stage, &plugin_bytes("hostile-recursion"));
+    run.wait_for("reload ok: pipeline `reload-rollback` transform 1", WAIT);
+    let rolled = run.wait_for("reload rolled back: pipeline `reload-rollback` transform 1", WAIT);
+    assert!(rolled.contains("failed on its first batches"), "{rolled}");
+    let acknowledged = stop_and_count(run);
+    let records = kafka.consume_exactly("reload-rollback", acknowledged as usize, Duration::from_secs(5)).unwrap();
+    assert_eq!(ids(&records), (1..=acknowledged).collect::<Vec<_>>(), "the failed batch was processed again by the old version");
+}
