@@ -11,7 +11,13 @@ use crate::common::{plugin, sluice};
 
 const COUNT: u64 = 100;
 
-fn write_pipeline(dir: &Path, name: &str, brokers: &str, errors: &str, extra: &str) -> std::path::PathBuf {
+fn write_pipeline(
+    dir: &Path,
+    name: &str,
+    brokers: &str,
+    errors: &str,
+    extra: &str,
+) -> std::path::PathBuf {
     let file = dir.join(format!("{name}.yaml"));
     let text = format!(
         "name: {name}\nerrors: {errors}\n{extra}source:\n  plugin: {}\n  config: {{ count: {COUNT}, rate: 0, seed: 3 }}\ntransforms:\n  - plugin: {}\n    config: {{ n: 10 }}\nsink:\n  kafka:\n    brokers: {brokers}\n    topic: {name}\n    acks: all\n    key: id\n",
@@ -23,11 +29,20 @@ fn write_pipeline(dir: &Path, name: &str, brokers: &str, errors: &str, extra: &s
 }
 
 fn run(file: &Path, state: &Path) -> Output {
-    sluice().arg("run").arg(file).arg("--state-dir").arg(state).output().unwrap()
+    sluice()
+        .arg("run")
+        .arg(file)
+        .arg("--state-dir")
+        .arg(state)
+        .output()
+        .unwrap()
 }
 
 fn ids(records: &[crate::common::kafka::ConsumedRecord]) -> Vec<u64> {
-    records.iter().map(|r| r.value_json().unwrap()["id"].as_u64().unwrap()).collect()
+    records
+        .iter()
+        .map(|r| r.value_json().unwrap()["id"].as_u64().unwrap())
+        .collect()
 }
 
 #[test]
@@ -38,10 +53,16 @@ fn fail_stops_at_the_first_rejected_record_and_commits_nothing_past_it() {
     let out = run(&file, dir.path());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("transform 1 (reject-every.wasm) rejected record 9 of a batch"), "{stderr}");
+    assert!(
+        stderr.contains("transform 1 (reject-every.wasm) rejected record 9 of a batch"),
+        "{stderr}"
+    );
     assert!(stderr.contains("id 10 is divisible by 10"), "{stderr}");
     assert!(stderr.contains("set `errors: skip`"), "{stderr}");
-    assert!(!dir.path().join("policy-fail.position.json").exists(), "no position committed past a rejected record");
+    assert!(
+        !dir.path().join("policy-fail.position.json").exists(),
+        "no position committed past a rejected record"
+    );
 }
 
 #[test]
@@ -50,8 +71,14 @@ fn skip_drops_exactly_the_rejected_records() {
     let dir = tempfile::tempdir().unwrap();
     let file = write_pipeline(dir.path(), "policy-skip", kafka.bootstrap(), "skip", "");
     let out = run(&file, dir.path());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let got = kafka.consume_exactly("policy-skip", 90, Duration::from_secs(5)).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = kafka
+        .consume_exactly("policy-skip", 90, Duration::from_secs(5))
+        .unwrap();
     let want: Vec<u64> = (1..=COUNT).filter(|i| i % 10 != 0).collect();
     assert_eq!(ids(&got), want);
 }
@@ -60,39 +87,85 @@ fn skip_drops_exactly_the_rejected_records() {
 fn dead_letter_sends_exactly_the_rejected_records_with_headers() {
     let kafka = shared_single().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let file = write_pipeline(dir.path(), "policy-dlq", kafka.bootstrap(), "dead-letter", "dead_letter: { topic: policy-dlq.dlq }\n");
+    let file = write_pipeline(
+        dir.path(),
+        "policy-dlq",
+        kafka.bootstrap(),
+        "dead-letter",
+        "dead_letter: { topic: policy-dlq.dlq }\n",
+    );
     let out = run(&file, dir.path());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("90 records acknowledged") || stdout.contains("100 records acknowledged"), "{stdout}");
+    assert!(
+        stdout.contains("90 records acknowledged") || stdout.contains("100 records acknowledged"),
+        "{stdout}"
+    );
 
-    let main = kafka.consume_exactly("policy-dlq", 90, Duration::from_secs(5)).unwrap();
-    assert_eq!(ids(&main), (1..=COUNT).filter(|i| i % 10 != 0).collect::<Vec<_>>());
-    let dead = kafka.consume_exactly("policy-dlq.dlq", 10, Duration::from_secs(5)).unwrap();
+    let main = kafka
+        .consume_exactly("policy-dlq", 90, Duration::from_secs(5))
+        .unwrap();
+    assert_eq!(
+        ids(&main),
+        (1..=COUNT).filter(|i| i % 10 != 0).collect::<Vec<_>>()
+    );
+    let dead = kafka
+        .consume_exactly("policy-dlq.dlq", 10, Duration::from_secs(5))
+        .unwrap();
     assert_eq!(ids(&dead), (1..=10).map(|i| i * 10).collect::<Vec<_>>());
     for d in &dead {
         let id = d.value_json().unwrap()["id"].as_u64().unwrap();
         assert_eq!(d.header("sluice.pipeline"), Some("policy-dlq"));
         assert_eq!(d.header("sluice.stage"), Some("transform 1"));
         assert_eq!(d.header("sluice.plugin"), Some("reject-every.wasm"));
-        assert_eq!(d.header("sluice.error"), Some(format!("id {id} is divisible by 10").as_str()));
+        assert_eq!(
+            d.header("sluice.error"),
+            Some(format!("id {id} is divisible by 10").as_str())
+        );
         assert_eq!(d.header("sluice.original.topic"), Some("policy-dlq"));
         let at: u128 = d.header("sluice.time").unwrap().parse().unwrap();
         assert!(at > 1_700_000_000_000, "{at}");
-        assert_eq!(d.header("source"), Some("orders"), "the original headers are kept");
+        assert_eq!(
+            d.header("source"),
+            Some("orders"),
+            "the original headers are kept"
+        );
     }
     let state = std::fs::read_to_string(dir.path().join("policy-dlq.position.json")).unwrap();
-    assert!(state.contains(&"101".bytes().map(|b| format!("{b:02x}")).collect::<String>()), "{state}");
+    assert!(
+        state.contains(
+            &"101"
+                .bytes()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        ),
+        "{state}"
+    );
 }
 
 #[test]
 fn dead_letter_with_acks_none_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let file = write_pipeline(dir.path(), "policy-none", "127.0.0.1:9", "dead-letter", "dead_letter: { topic: x.dlq }\n");
-    let text = std::fs::read_to_string(&file).unwrap().replace("acks: all", "acks: none");
+    let file = write_pipeline(
+        dir.path(),
+        "policy-none",
+        "127.0.0.1:9",
+        "dead-letter",
+        "dead_letter: { topic: x.dlq }\n",
+    );
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("acks: all", "acks: none");
     std::fs::write(&file, text).unwrap();
     let out = sluice().arg("check").arg(&file).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stdout.contains("`errors: dead-letter` with `acks: none` contradicts itself"), "{stdout}");
+    assert!(
+        stdout.contains("`errors: dead-letter` with `acks: none` contradicts itself"),
+        "{stdout}"
+    );
 }

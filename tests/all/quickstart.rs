@@ -11,11 +11,11 @@ use sluice::plugin::{
 
 use crate::common::{Running, cache_dir, kcat_read, plugin, root, sluice};
 
-const COUNT: usize = 400;
+pub(crate) const COUNT: usize = 400;
 
 /// What the quickstart chain produces, computed in-process through the same
 /// plugins: `(key, value)` per record, in order.
-fn expected() -> Vec<(String, String)> {
+pub(crate) fn expected() -> Vec<(String, String)> {
     let rt = Runtime::new(Some(&cache_dir())).unwrap();
     let cfg = |pairs: &[(&str, &str)]| {
         pairs

@@ -405,6 +405,21 @@ fn check(file: &Path, text: &str, mut spec: PipelineSpec) -> Result<Pipeline, Fi
     let plugins = std::iter::once(&spec.source).chain(&spec.transforms);
     for plugin in plugins {
         check_limits_and_grants(plugin, &base, &at, &mut errors);
+        let max_output = plugin
+            .limits
+            .max_output_records
+            .unwrap_or(Limits::DEFAULT_MAX_OUTPUT_RECORDS);
+        if let Some(batch) = spec.batch_size.filter(|b| *b as usize > max_output) {
+            errors.push(at(
+                "batch_size",
+                "",
+                format!(
+                    "`batch_size: {batch}` is more than {} may return per call (limits.max_output_records: {max_output}); even a passthrough would fail every batch",
+                    plugin.plugin
+                ),
+                "lower `batch_size`, or raise the plugin's `limits.max_output_records`",
+            ));
+        }
         let path = base.join(&plugin.plugin);
         if !path.is_file() {
             errors.push(at("plugin", &plugin.plugin,

@@ -1,0 +1,615 @@
+//! Plugins are untrusted (issue 7): each hostile fixture in `plugins/testing`
+//! is contained with an error that names the plugin and the limit or grant;
+//! bad component files are refused fast; and in one `sluice run` process a
+//! healthy pipeline keeps delivering while hostile ones fail beside it.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use sluice::plugin::{
+    Batch, DirGrant, DirMode, Grants, Limits, NetworkGrant, Outcome, PluginError, PluginKind,
+    Runtime, RuntimeOptions, TransformInstance,
+};
+
+use crate::common::{Running, cache_dir, kcat_read, plugin, sluice};
+
+fn runtime() -> Runtime {
+    Runtime::new(Some(&cache_dir())).expect("runtime")
+}
+
+fn open(name: &str, limits: Limits) -> Result<TransformInstance, PluginError> {
+    let p = runtime()
+        .load(&plugin(name), PluginKind::Transform)
+        .expect("loads");
+    TransformInstance::open(&p, Vec::new(), limits, &format!("{name}.wasm"))
+}
+
+fn one_record() -> Batch {
+    let mut b = Batch::default();
+    b.push(Some(b"k"), Some(br#"{"id":1}"#), &[]);
+    b
+}
+
+/// Runs one batch, returning the error text and how long the call took.
+fn fail_once(t: &mut TransformInstance) -> (String, Duration) {
+    let started = Instant::now();
+    let (_, result) = t.process(one_record());
+    let took = started.elapsed();
+    (result.err().expect("the call fails").to_string(), took)
+}
+
+fn reject_reason(t: &mut TransformInstance) -> String {
+    let out = t.process(one_record()).1.expect("process returns");
+    match &out.outcomes[0] {
+        Outcome::Reject(reason) => reason.clone(),
+        other => panic!("expected a reject, got {other:?}"),
+    }
+}
+
+/// Deadlines count CPU time; a call starved of CPU (tests run in parallel on
+/// small machines) is stopped at 4× its deadline in wall-clock time instead.
+/// Either way the error names the deadline and its key.
+fn assert_over_deadline(err: &str, label: &str, ms: u64) {
+    let prefix = format!(
+        "{label}: process trapped: exceeded its process deadline of {ms} ms (limits.call_timeout_ms)"
+    );
+    let interrupted = format!("{prefix} and was interrupted");
+    let starved = format!("{prefix}: it ran for {} ms of wall-clock time", 4 * ms);
+    assert!(err == interrupted || err.starts_with(&starved), "{err}");
+}
+
+/// Longest a looping call may take in these tests: 4× the 80 ms default when
+/// starved, plus a tick and scheduling slack.
+const STARVED_CALL_LIMIT: Duration = Duration::from_millis(500);
+
+#[test]
+fn an_infinite_loop_is_interrupted_at_the_default_deadline_and_the_instance_rebuilt() {
+    let mut t = open("hostile-loop", Limits::default()).unwrap();
+    let (err, took) = fail_once(&mut t);
+    assert_over_deadline(&err, "hostile-loop.wasm", 80);
+    assert!(
+        took >= Duration::from_millis(80) && took < STARVED_CALL_LIMIT,
+        "{took:?}"
+    );
+    assert_eq!(t.instantiations(), 1);
+    let _ = fail_once(&mut t);
+    assert_eq!(t.instantiations(), 2, "the trapped Store was replaced");
+}
+
+#[test]
+fn a_configured_deadline_is_used_and_named() {
+    let limits = Limits {
+        call_timeout: Some(Duration::from_millis(20)),
+        ..Limits::default()
+    };
+    let mut t = open("hostile-loop", limits).unwrap();
+    let (err, took) = fail_once(&mut t);
+    assert_over_deadline(&err, "hostile-loop.wasm", 20);
+    assert!(took < STARVED_CALL_LIMIT, "{took:?}");
+}
+
+#[test]
+fn the_default_deadline_grows_with_big_batches_only() {
+    let d = Limits::default();
+    assert_eq!(d.call_deadline(1), Duration::from_millis(80));
+    assert_eq!(d.call_deadline(1024), Duration::from_millis(80));
+    assert_eq!(d.call_deadline(4096), Duration::from_micros(4096 * 75));
+    let fixed = Limits {
+        call_timeout: Some(Duration::from_secs(2)),
+        ..d
+    };
+    assert_eq!(fixed.call_deadline(4096), Duration::from_secs(2));
+}
+
+#[test]
+fn sleeping_in_the_host_ends_at_the_deadline_too() {
+    let mut t = open("hostile-sleep", Limits::default()).unwrap();
+    let (err, took) = fail_once(&mut t);
+    assert!(
+        err.starts_with("hostile-sleep.wasm: process trapped: exceeded its process deadline of 80 ms (limits.call_timeout_ms) while blocked in `wasi:io/poll"),
+        "{err}"
+    );
+    assert!(took < STARVED_CALL_LIMIT, "{took:?}");
+}
+
+#[test]
+fn a_memory_bomb_hits_the_memory_cap() {
+    let limits = Limits {
+        memory_bytes: 32 << 20,
+        ..Limits::default()
+    };
+    let mut t = open("hostile-memory", limits).unwrap();
+    let (err, _) = fail_once(&mut t);
+    assert_eq!(
+        err,
+        "hostile-memory.wasm: process trapped: exceeded its memory limit of 32 MiB (limits.memory_mb)"
+    );
+}
+
+#[test]
+fn unbounded_recursion_is_a_stack_overflow() {
+    // Rust keeps its stack in linear memory; overflowing it wraps below
+    // address zero, which the host reports as an out-of-bounds access.
+    let mut t = open("hostile-recursion", Limits::default()).unwrap();
+    let (err, _) = fail_once(&mut t);
+    assert_eq!(
+        err,
+        "hostile-recursion.wasm: process trapped: accessed memory out of bounds (a bug in the plugin, or its stack overflowed: unbounded recursion?)"
+    );
+}
+
+#[test]
+fn a_huge_output_is_refused_by_the_output_caps() {
+    // With the default deadline, a million copies take too long: give it time
+    // so the output caps are what stops it.
+    let limits = Limits {
+        max_output_records: 1000,
+        call_timeout: Some(Duration::from_secs(30)),
+        ..Limits::default()
+    };
+    let mut t = open("hostile-output", limits).unwrap();
+    let (err, _) = fail_once(&mut t);
+    assert_eq!(
+        err,
+        "hostile-output.wasm: process returned a bad result: 1000000 records exceed the limit of 1000 per call (limits.max_output_records)"
+    );
+    let limits = Limits {
+        max_output_bytes: 1 << 20,
+        max_output_records: 2_000_000,
+        call_timeout: Some(Duration::from_secs(30)),
+        ..Limits::default()
+    };
+    let mut t = open("hostile-output", limits).unwrap();
+    let (err, _) = fail_once(&mut t);
+    assert!(
+        err.ends_with("bytes exceed the limit of 1 MiB per call (limits.max_output_mb)"),
+        "{err}"
+    );
+    assert_eq!(t.instantiations(), 1);
+    let _ = fail_once(&mut t);
+    assert_eq!(t.instantiations(), 2, "a limit breach discards the Store");
+}
+
+#[test]
+fn fuel_stops_a_loop_at_the_same_point_on_any_machine() {
+    let limits = Limits {
+        fuel: Some(5_000_000),
+        call_timeout: Some(Duration::from_secs(30)),
+        ..Limits::default()
+    };
+    let mut t = open("hostile-loop", limits.clone()).unwrap();
+    let (err, _) = fail_once(&mut t);
+    assert_eq!(
+        err,
+        "hostile-loop.wasm: process trapped: used all 5000000 units of its fuel (limits.fuel)"
+    );
+    let mut ok = open("passthrough", limits).unwrap();
+    let out = ok
+        .process(one_record())
+        .1
+        .expect("enough fuel for one record");
+    assert_eq!(out.output.len(), 1);
+}
+
+#[test]
+fn reading_a_file_needs_a_dirs_grant() {
+    let err = open("hostile-file", Limits::default())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.starts_with("hostile-file.wasm: imports `wasi:filesystem/"),
+        "{err}"
+    );
+    assert!(
+        err.contains("which needs `grants.dirs` in the pipeline file"),
+        "{err}"
+    );
+
+    // Linked with nothing opened: the plugin runs and finds no files.
+    let nothing = Limits {
+        grants: Grants {
+            dirs: Some(Vec::new()),
+            ..Grants::default()
+        },
+        ..Limits::default()
+    };
+    let mut t = open("hostile-file", nothing).unwrap();
+    let reason = reject_reason(&mut t);
+    assert!(
+        reason.starts_with("/etc/passwd: ") && !reason.contains("read "),
+        "{reason}"
+    );
+
+    // A granted directory is what it sees as /etc, read-only.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("passwd"), "fake\n").unwrap();
+    let granted = Limits {
+        grants: Grants {
+            dirs: Some(vec![DirGrant {
+                host: dir.path().to_path_buf(),
+                guest: "/etc".into(),
+                mode: DirMode::ReadOnly,
+            }]),
+            ..Grants::default()
+        },
+        ..Limits::default()
+    };
+    let mut t = open("hostile-file", granted).unwrap();
+    assert_eq!(reject_reason(&mut t), "/etc/passwd: read 5 bytes");
+}
+
+#[test]
+fn opening_a_socket_needs_a_network_grant_for_that_destination() {
+    let err = open("hostile-socket", Limits::default())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.starts_with("hostile-socket.wasm: imports `wasi:sockets/"),
+        "{err}"
+    );
+    assert!(err.contains("which needs `grants.network`"), "{err}");
+
+    let to = |dests: &[&str]| Limits {
+        grants: Grants {
+            network: Some(
+                dests
+                    .iter()
+                    .map(|d| d.parse::<NetworkGrant>().unwrap())
+                    .collect(),
+            ),
+            ..Grants::default()
+        },
+        ..Limits::default()
+    };
+    // Linked, but 127.0.0.1:9 is not a granted destination.
+    let mut t = open("hostile-socket", to(&["127.0.0.1:10"])).unwrap();
+    let denied = reject_reason(&mut t);
+    assert!(
+        denied.starts_with("127.0.0.1:9: ") && denied.contains("ermission denied"),
+        "{denied}"
+    );
+    // Granted: the host lets the connect through (nothing listens there).
+    let mut t = open("hostile-socket", to(&["127.0.0.1:9"])).unwrap();
+    let allowed = reject_reason(&mut t);
+    assert!(
+        allowed.starts_with("127.0.0.1:9: ") && !allowed.contains("ermission denied"),
+        "{allowed}"
+    );
+}
+
+#[test]
+fn a_plugin_that_keeps_failing_is_quarantined_and_no_longer_called() {
+    let limits = Limits {
+        call_timeout: Some(Duration::from_millis(10)),
+        max_consecutive_failures: 3,
+        ..Limits::default()
+    };
+    let mut t = open("hostile-loop", limits).unwrap();
+    for attempt in 1..=2 {
+        let (err, _) = fail_once(&mut t);
+        assert!(err.contains("process trapped"), "attempt {attempt}: {err}");
+        assert_eq!(t.consecutive_failures(), attempt);
+        assert!(!t.quarantined());
+    }
+    let (err, _) = fail_once(&mut t);
+    assert!(
+        err.starts_with("hostile-loop.wasm: quarantined after 3 consecutive failures (limits.max_consecutive_failures); last: process trapped: exceeded its process deadline of 10 ms (limits.call_timeout_ms)"),
+        "{err}"
+    );
+    assert!(t.quarantined());
+    let instantiations = t.instantiations();
+    let (again, took) = fail_once(&mut t);
+    assert_eq!(again, err);
+    assert!(took < Duration::from_millis(10), "not called: {took:?}");
+    assert_eq!(t.instantiations(), instantiations);
+}
+
+#[test]
+fn a_success_resets_the_failure_count() {
+    let limits = Limits {
+        max_output_records: 1,
+        max_consecutive_failures: 2,
+        ..Limits::default()
+    };
+    let mut t = open("passthrough", limits).unwrap();
+    let mut two = one_record();
+    two.push(None, Some(b"x"), &[]);
+    assert!(t.process(two.clone()).1.is_err());
+    assert_eq!(t.consecutive_failures(), 1);
+    assert!(t.process(one_record()).1.is_ok());
+    assert_eq!(t.consecutive_failures(), 0);
+    assert!(t.process(two).1.is_err());
+    assert!(!t.quarantined());
+}
+
+// --- bad component files -------------------------------------------------
+
+fn load_error(rt: &Runtime, path: &Path) -> (String, Duration) {
+    let started = Instant::now();
+    let err = rt
+        .load(path, PluginKind::Transform)
+        .err()
+        .expect("refused")
+        .to_string();
+    (err, started.elapsed())
+}
+
+#[test]
+fn corrupt_bytes_behind_a_component_header_are_a_compile_error() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = std::fs::read(plugin("passthrough")).unwrap();
+    let half = bytes.len() / 2;
+    bytes.truncate(half);
+    let path = dir.path().join("truncated.wasm");
+    std::fs::write(&path, &bytes).unwrap();
+    let (err, _) = load_error(&rt, &path);
+    assert!(
+        err.starts_with(&format!("{}: cannot compile component: ", path.display())),
+        "{err}"
+    );
+
+    let mut junk = b"\0asm\x0d\0\x01\0".to_vec();
+    junk.extend((0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8));
+    std::fs::write(&path, &junk).unwrap();
+    let (err, _) = load_error(&rt, &path);
+    assert!(err.contains("cannot compile component"), "{err}");
+}
+
+#[test]
+fn a_core_module_is_not_a_component() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("core.wasm");
+    std::fs::write(&path, b"\0asm\x01\0\0\0").unwrap();
+    let (err, _) = load_error(&rt, &path);
+    assert!(
+        err.contains("a core WebAssembly module, not a component"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_enormous_file_is_refused_without_reading_it() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    // 200 MB of zeros, sparse: nothing is written, and nothing may be read.
+    let huge = dir.path().join("huge.wasm");
+    let f = std::fs::File::create(&huge).unwrap();
+    f.set_len(200_000_000).unwrap();
+    let (err, took) = load_error(&rt, &huge);
+    assert_eq!(
+        err,
+        format!(
+            "{}: plugin file is 200000000 bytes, over the 134217728 byte limit for components; refusing to read it",
+            huge.display()
+        )
+    );
+    assert!(took < Duration::from_millis(100), "{took:?}");
+
+    // Under the limit but junk: refused after its first 8 bytes.
+    let junk = dir.path().join("junk.wasm");
+    let f = std::fs::File::create(&junk).unwrap();
+    f.set_len(100_000_000).unwrap();
+    let (err, took) = load_error(&rt, &junk);
+    assert!(err.contains("not WebAssembly at all"), "{err}");
+    assert!(took < Duration::from_millis(100), "{took:?}");
+}
+
+#[test]
+fn compilation_has_a_time_budget() {
+    let rt = Runtime::with_options(RuntimeOptions {
+        cache_dir: None,
+        compile_budget: Duration::from_micros(1),
+        ..RuntimeOptions::default()
+    })
+    .unwrap();
+    let path = plugin("passthrough");
+    let (err, took) = load_error(&rt, &path);
+    assert_eq!(
+        err,
+        format!(
+            "{}: compiling took longer than the 0.000001 s budget; the component was not loaded",
+            path.display()
+        )
+    );
+    assert!(took < Duration::from_millis(100), "{took:?}");
+}
+
+// --- one `sluice run` process: hostile pipelines beside a healthy one ------
+
+const HEALTHY: usize = 400;
+
+/// A pipeline file: the orders source (`count`, `rate`), one transform, a
+/// sink topic named after the pipeline, and `extra` lines at the top level.
+fn pipeline(
+    dir: &Path,
+    name: &str,
+    transform: &str,
+    transform_extra: &str,
+    source: &str,
+    extra: &str,
+) {
+    let text = format!(
+        "name: {name}\n{extra}source:\n  plugin: {}\n  config: {{ {source}, seed: 7 }}\ntransforms:\n  - plugin: {}\n{transform_extra}sink:\n  kafka:\n    topic: {name}\n    acks: leader\n",
+        plugin("orders").display(),
+        plugin(transform).display(),
+    );
+    std::fs::write(dir.join(format!("{name}.yaml")), text).unwrap();
+}
+
+/// Waits for a line containing `needle`, also among the lines already seen.
+fn expect_line(run: &mut Running, needle: &str, timeout: Duration) -> String {
+    if let Some(line) = run.seen.iter().find(|l| l.contains(needle)) {
+        return line.clone();
+    }
+    run.wait_for(needle, timeout)
+}
+
+#[test]
+fn hostile_plugins_are_contained_while_a_healthy_pipeline_keeps_delivering() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    pipeline(
+        d,
+        "healthy",
+        "passthrough",
+        "",
+        &format!("count: {HEALTHY}, rate: 100"),
+        "",
+    );
+    // Fails every batch for as long as the process runs, skipping each.
+    pipeline(
+        d,
+        "loop",
+        "hostile-loop",
+        "    limits: { max_consecutive_failures: 1000000 }\n",
+        "count: 0, rate: 20",
+        "errors: skip\n",
+    );
+    pipeline(
+        d,
+        "memory",
+        "hostile-memory",
+        "    limits: { memory_mb: 32, max_consecutive_failures: 3 }\n",
+        "count: 0, rate: 20",
+        "errors: skip\n",
+    );
+    pipeline(
+        d,
+        "recursion",
+        "hostile-recursion",
+        "",
+        "count: 0, rate: 20",
+        "errors: fail\n",
+    );
+    pipeline(
+        d,
+        "sleep",
+        "hostile-sleep",
+        "    limits: { max_consecutive_failures: 3 }\n",
+        "count: 0, rate: 20",
+        "errors: skip\n",
+    );
+    pipeline(
+        d,
+        "output",
+        "hostile-output",
+        "    limits: { max_output_records: 1000, call_timeout_ms: 30000, max_consecutive_failures: 2 }\n",
+        "count: 5, rate: 0",
+        "errors: dead-letter\ndead_letter: { topic: output.dlq }\nbatch_size: 1\n",
+    );
+    pipeline(
+        d,
+        "file",
+        "hostile-file",
+        "",
+        "count: 5, rate: 0",
+        "errors: skip\n",
+    );
+    pipeline(
+        d,
+        "socket",
+        "hostile-socket",
+        "    grants: { network: [] }\n",
+        "count: 5, rate: 0",
+        "errors: skip\n",
+    );
+
+    let mut cmd = sluice();
+    cmd.arg("run")
+        .arg(d)
+        .args(["--progress-secs", "60", "--state-dir"])
+        .arg(state.path())
+        .env_remove("KAFKA_BROKERS");
+    let started = Instant::now();
+    let mut run = Running::spawn(cmd);
+    let line = run.wait_for("Embedded Kafka cluster at ", Duration::from_secs(120));
+    let bootstrap = line.rsplit(' ').next().unwrap().to_string();
+    let wait = Duration::from_secs(60);
+
+    // Refused at load: the import and the grant are named.
+    let file = expect_line(&mut run, "pipeline `file` not started", wait);
+    assert!(
+        file.contains("hostile-file.wasm: imports `wasi:filesystem/")
+            && file.contains("which needs `grants.dirs` in the pipeline file"),
+        "{file}"
+    );
+    // Linked with no destination: every connect is denied, every record skipped.
+    expect_line(
+        &mut run,
+        "pipeline `socket` finished: 0 records acknowledged",
+        wait,
+    );
+    let denied = expect_line(&mut run, "127.0.0.1:9: ", wait);
+    assert!(denied.contains("ermission denied"), "{denied}");
+    // `errors: fail` stops at the first failure.
+    let recursion = expect_line(&mut run, "error: pipeline `recursion`", wait);
+    assert!(
+        recursion.contains(
+            "transform 1 hostile-recursion.wasm: process trapped: accessed memory out of bounds"
+        ),
+        "{recursion}"
+    );
+    // `errors: skip` goes on until the plugin is quarantined, then stops.
+    let memory = expect_line(&mut run, "error: pipeline `memory`", wait);
+    assert!(
+        memory.contains("hostile-memory.wasm: quarantined after 3 consecutive failures (limits.max_consecutive_failures); last: process trapped: exceeded its memory limit of 32 MiB (limits.memory_mb)"),
+        "{memory}"
+    );
+    let sleep = expect_line(&mut run, "error: pipeline `sleep`", wait);
+    assert!(
+        sleep.contains("hostile-sleep.wasm: quarantined after 3 consecutive failures")
+            && sleep.contains("exceeded its process deadline of 80 ms (limits.call_timeout_ms) while blocked in `wasi:io/poll"),
+        "{sleep}"
+    );
+    // `errors: dead-letter` keeps every record, also after the quarantine.
+    expect_line(&mut run, "pipeline `output` finished", wait);
+
+    let healthy = expect_line(&mut run, "pipeline `healthy` finished", wait);
+    let took = started.elapsed();
+    assert!(
+        healthy.contains(&format!("{HEALTHY} records acknowledged")),
+        "{healthy}"
+    );
+    // 400 records at 100/s: the hostile neighbours did not slow it down much.
+    assert!(took < Duration::from_secs(30), "{took:?}");
+    let looping = run
+        .seen
+        .iter()
+        .filter(|l| {
+            l.contains(
+                "hostile-loop.wasm: process trapped: exceeded its process deadline of 80 ms (limits.call_timeout_ms)",
+            )
+        })
+        .count();
+    assert!(
+        looping >= 5,
+        "the looping plugin kept failing all along: {looping} failures seen\n{}",
+        run.seen.join("\n")
+    );
+    assert!(
+        !run.seen.iter().any(|l| l.contains("panicked")),
+        "{}",
+        run.seen.join("\n")
+    );
+
+    let got = kcat_read(&bootstrap, "healthy", HEALTHY + 1);
+    assert_eq!(got.len(), HEALTHY, "every healthy record, once");
+    assert!(got[0].1.starts_with(r#"{"id":1,"#), "{:?}", got[0]);
+    let dead = kcat_read(&bootstrap, "output.dlq", 6);
+    assert_eq!(
+        dead.len(),
+        5,
+        "each record of the hostile output pipeline, dead-lettered"
+    );
+
+    let status = run.terminate();
+    assert!(
+        status.code().is_some(),
+        "the host exited by itself, not by a signal: {status:?}"
+    );
+}
