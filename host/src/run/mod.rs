@@ -438,6 +438,7 @@ impl Supervisor {
                 rate = rate.round() as u64,
                 skipped = r.stats.skipped.load(Ordering::Relaxed),
                 reloads = r.stats.reloads.load(Ordering::Relaxed),
+                quarantined = r.stats.quarantined.load(Ordering::Relaxed),
                 "Progress"
             );
         }

@@ -39,6 +39,9 @@ pub struct Stats {
     pub reloads_failed: AtomicU64,
     /// New transform versions that failed on their first batches and were replaced by the old one.
     pub rollbacks: AtomicU64,
+    /// A plugin of this pipeline failed too often in a row and is not called
+    /// until a reload replaces it.
+    pub quarantined: AtomicBool,
     /// How long the data path stood still for each plugin swap.
     pub swap_pauses: std::sync::Mutex<crate::position::LatencyHistogram>,
 }
@@ -365,6 +368,18 @@ impl PipelineLoop {
                     st.previous = None;
                 }
             }
+            if let Err(e) = &result
+                && e.is_quarantined()
+                && !self.stats.quarantined.swap(true, Ordering::Relaxed)
+            {
+                tracing::error!(pipeline = %self.name, transform = %st.label, error = %e, "Plugin quarantined");
+                println!(
+                    "pipeline `{}`: transform {} ({}) quarantined: {e}",
+                    self.name,
+                    stage + 1,
+                    st.label
+                );
+            }
             return match result {
                 Ok(t) => self.collect(stage, &input, t),
                 Err(e) => match self.policy {
@@ -427,6 +442,7 @@ impl PipelineLoop {
                 // Replacing `previous` drops the version before it: part of the pause.
                 st.previous = Some(old);
                 st.probation = PROBATION_BATCHES;
+                self.stats.quarantined.store(false, Ordering::Relaxed);
                 let pause = paused.elapsed();
                 self.stats.record_swap_pause(pause);
                 self.stats.reloads.fetch_add(1, Ordering::Relaxed);
