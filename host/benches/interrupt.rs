@@ -13,6 +13,9 @@
 //! `make plugins` (`BENCH_MS` sets the time per throughput cell, default 3000;
 //! `BENCH_RUNS` the interruption runs, default 100).
 
+// A benchmark stops at the first failure, with its reason.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -101,7 +104,7 @@ fn interruption(runtime: &Runtime, records: usize, runs: u64) -> (Vec<Duration>,
             let (started, cpu_started) = (Instant::now(), thread_cpu());
             let (_, result) = t.process(batch);
             let took = (started.elapsed(), thread_cpu() - cpu_started);
-            let err = result.err().expect("the loop is interrupted").to_string();
+            let err = result.expect_err("the loop is interrupted").to_string();
             assert!(err.contains("(limits.call_timeout_ms)"), "{err}");
             took
         })

@@ -15,6 +15,7 @@ use sluice::sink::ProducerPool;
 
 use crate::common::{cache_dir, kcat_read, plugin};
 
+#[allow(clippy::too_many_arguments)] // one argument per pipeline-file field under test
 fn pipeline_file(
     dir: &Path,
     name: &str,

@@ -35,7 +35,7 @@ fn fail_once(t: &mut TransformInstance) -> (String, Duration) {
     let started = Instant::now();
     let (_, result) = t.process(one_record());
     let took = started.elapsed();
-    (result.err().expect("the call fails").to_string(), took)
+    (result.expect_err("the call fails").to_string(), took)
 }
 
 fn reject_reason(t: &mut TransformInstance) -> String {

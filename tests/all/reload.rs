@@ -428,9 +428,22 @@ fn a_new_version_that_traps_on_its_first_batch_is_rolled_back_without_loss() {
     // Opens fine, then overflows its stack on every batch.
     replace(&stage, &plugin_bytes("hostile-recursion"));
     run.wait_for("reload ok: pipeline `reload-rollback` transform 1", WAIT);
-    let rolled = run.wait_for("reload rolled back: pipeline `reload-rollback` transform 1", WAIT);
+    let rolled = run.wait_for(
+        "reload rolled back: pipeline `reload-rollback` transform 1",
+        WAIT,
+    );
     assert!(rolled.contains("failed on its first batches"), "{rolled}");
     let acknowledged = stop_and_count(run);
-    let records = kafka.consume_exactly("reload-rollback", acknowledged as usize, Duration::from_secs(5)).unwrap();
-    assert_eq!(ids(&records), (1..=acknowledged).collect::<Vec<_>>(), "the failed batch was processed again by the old version");
+    let records = kafka
+        .consume_exactly(
+            "reload-rollback",
+            acknowledged as usize,
+            Duration::from_secs(5),
+        )
+        .unwrap();
+    assert_eq!(
+        ids(&records),
+        (1..=acknowledged).collect::<Vec<_>>(),
+        "the failed batch was processed again by the old version"
+    );
 }

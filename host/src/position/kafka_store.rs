@@ -78,10 +78,10 @@ impl KafkaStore {
         let options = AdminOptions::new().operation_timeout(Some(TIMEOUT));
         let results = blocking(|rt| Ok(rt.block_on(admin.create_topics([&topic], &options))?))?;
         for r in results {
-            if let Err((name, code)) = r {
-                if code != rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists {
-                    anyhow::bail!("cannot create position topic {name}: {code}");
-                }
+            if let Err((name, code)) = r
+                && code != rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists
+            {
+                anyhow::bail!("cannot create position topic {name}: {code}");
             }
         }
         Ok(())
