@@ -15,7 +15,7 @@ quickstart: setup plugins-rust build
 
 ## Everything the test suite needs, then the suite.
 test: setup tools kafka plugins build
-	$(CARGO) test --workspace --all-targets
+	$(CARGO) test --workspace --lib --bins --tests
 	cd plugins && $(CARGO) test -p sluice-plugin --target x86_64-unknown-linux-gnu
 
 setup:
@@ -56,3 +56,11 @@ lint:
 clean:
 	$(CARGO) clean
 	rm -rf plugins/target plugins/dist
+
+## Benchmarks (release builds; print tables, assert nothing).
+bench: plugins
+	$(CARGO) bench -p sluice --bench boundary
+	$(CARGO) bench -p sluice --bench languages
+	$(CARGO) bench -p sluice --bench interrupt
+	bash scripts/bench-reload.sh
+	bash scripts/bench-acks.sh
