@@ -237,8 +237,22 @@ fn positions_in_a_compacted_topic_survive_a_restart() {
     let text = std::fs::read_to_string(&file).unwrap()
         + "positions:\n  kafka_topic: sluice-positions-test\n";
     std::fs::write(&file, text).unwrap();
-    let mut r = run(&file, dir.path());
-    r.wait_for("running:", WAIT);
+    let mut cmd = sluice();
+    cmd.arg("run")
+        .arg(&file)
+        .arg("--state-dir")
+        .arg(dir.path())
+        .arg("--progress-secs")
+        .arg("1");
+    cmd.env("SLUICE_LOG", "info");
+    let mut r = Running::spawn(cmd);
+    // Stop only once records flow, so that a position has been committed.
+    loop {
+        let progress = r.wait_for("Progress", WAIT);
+        if !progress.contains("sent=0") {
+            break;
+        }
+    }
     let _ = Command::new("kill")
         .arg("-TERM")
         .arg(r.child.id().to_string())
