@@ -785,8 +785,17 @@ cmd_restart() {
   local busy=() p
   for p in "${BPORT[n]}" "${CPORT[n]}"; do port_open "$p" && busy+=("$p"); done
   ((${#busy[@]} == 0)) || die_code "$EXIT_PORT_IN_USE" "port(s) ${busy[*]} of node $n are taken by another process"
-  launch_node "$n"
-  wait_ready "$timeout_s" 0 "$n" || die "node $n did not come back (log: $DIR/node$n/server.log)"
+  # Right after a kill -9 the old JVM's locks and ports can linger for a moment
+  # on a loaded machine, and the new JVM exits at once: try again a few times.
+  local attempt
+  for attempt in 1 2 3; do
+    launch_node "$n"
+    wait_ready "$timeout_s" 0 "$n" && break
+    node_pid "$n" >/dev/null && die "node $n did not come back (log: $DIR/node$n/server.log)"
+    ((attempt < 3)) || die "node $n did not come back after 3 attempts (log: $DIR/node$n/server.log)"
+    say "node $n exited during start-up; starting it again (attempt $((attempt + 1)) of 3)"
+    sleep 1
+  done
   say "node $n is back in $(fmt_secs $(($(now_ms) - t0)))s"
 }
 
