@@ -85,6 +85,25 @@ fn ids(records: &[ConsumedRecord]) -> Vec<u64> {
         .collect()
 }
 
+/// Reads `topic` with Kafka's console consumer and asserts it holds ids
+/// `1..=acknowledged`, each once and in order; returns the records.
+fn delivered_once_in_order(
+    kafka: &crate::common::kafka::KafkaCluster,
+    topic: &str,
+    acknowledged: u64,
+    why: &str,
+) -> Vec<ConsumedRecord> {
+    let records = kafka
+        .consume_exactly(topic, acknowledged as usize, Duration::from_secs(5))
+        .unwrap();
+    assert_eq!(
+        ids(&records),
+        (1..=acknowledged).collect::<Vec<_>>(),
+        "{why}"
+    );
+    records
+}
+
 /// Stops the pipeline and returns how many records it acknowledged in order (ids 1..=n).
 fn stop_and_count(run: Running) -> u64 {
     let mut run = run;
@@ -122,17 +141,11 @@ fn fifty_transform_swaps_under_load_lose_duplicate_and_reorder_nothing() {
         run.wait_for("reload ok: pipeline `reload-swaps` transform 1", WAIT);
     }
     let acknowledged = stop_and_count(run);
-    let records = kafka
-        .consume_exactly(
-            "reload-swaps",
-            acknowledged as usize,
-            Duration::from_secs(5),
-        )
-        .unwrap();
-    assert_eq!(
-        ids(&records),
-        (1..=acknowledged).collect::<Vec<_>>(),
-        "every record once, in order"
+    let records = delivered_once_in_order(
+        kafka,
+        "reload-swaps",
+        acknowledged,
+        "every record once, in order",
     );
     let versions: Vec<&str> = records
         .iter()
@@ -193,14 +206,12 @@ fn a_corrupt_file_keeps_the_old_version_and_a_good_file_later_is_loaded() {
     replace(&tag, &v2);
     run.wait_for("reload ok: pipeline `reload-corrupt` transform 1", WAIT);
     let acknowledged = stop_and_count(run);
-    let records = kafka
-        .consume_exactly(
-            "reload-corrupt",
-            acknowledged as usize,
-            Duration::from_secs(5),
-        )
-        .unwrap();
-    assert_eq!(ids(&records), (1..=acknowledged).collect::<Vec<_>>());
+    let records = delivered_once_in_order(
+        kafka,
+        "reload-corrupt",
+        acknowledged,
+        "every acknowledged record once, in order",
+    );
     // The failed files changed nothing: v1 ran until the good file, then v2 (if
     // a batch went through it before the stop), never v1 again.
     let versions: Vec<_> = records
@@ -305,14 +316,12 @@ fn a_configmap_style_symlink_swap_reloads() {
     std::fs::remove_dir_all(mount.join("..2026_11_28_v1")).unwrap();
     run.wait_for("reload ok: pipeline `reload-configmap` transform 1", WAIT);
     let acknowledged = stop_and_count(run);
-    let records = kafka
-        .consume_exactly(
-            "reload-configmap",
-            acknowledged as usize,
-            Duration::from_secs(5),
-        )
-        .unwrap();
-    assert_eq!(ids(&records), (1..=acknowledged).collect::<Vec<_>>());
+    delivered_once_in_order(
+        kafka,
+        "reload-configmap",
+        acknowledged,
+        "every acknowledged record once, in order",
+    );
 }
 
 #[test]
@@ -338,18 +347,8 @@ fn a_source_swap_resumes_without_a_gap() {
         assert!(ok.contains("resuming at"), "{ok}");
     }
     let acknowledged = stop_and_count(run);
-    let records = kafka
-        .consume_exactly(
-            "reload-source",
-            acknowledged as usize,
-            Duration::from_secs(5),
-        )
-        .unwrap();
-    assert_eq!(
-        ids(&records),
-        (1..=acknowledged).collect::<Vec<_>>(),
-        "no gap, no duplicate"
-    );
+
+    delivered_once_in_order(kafka, "reload-source", acknowledged, "no gap, no duplicate");
 }
 
 #[test]
@@ -447,16 +446,10 @@ fn a_new_version_that_traps_on_its_first_batch_is_rolled_back_without_loss() {
     );
     assert!(rolled.contains("failed on its first batches"), "{rolled}");
     let acknowledged = stop_and_count(run);
-    let records = kafka
-        .consume_exactly(
-            "reload-rollback",
-            acknowledged as usize,
-            Duration::from_secs(5),
-        )
-        .unwrap();
-    assert_eq!(
-        ids(&records),
-        (1..=acknowledged).collect::<Vec<_>>(),
-        "the failed batch was processed again by the old version"
+    delivered_once_in_order(
+        kafka,
+        "reload-rollback",
+        acknowledged,
+        "the failed batch was processed again by the old version",
     );
 }
