@@ -4,7 +4,8 @@
 #
 # Usage: plugins/js/build.sh [--force] [--test]
 #   --force  rebuild even when the outputs are up to date
-#   --test   afterwards, run test/vectors.json over the built components (no host needed)
+#   --test   afterwards, test lib/sluice.js in Node (test/helper.mjs) and run
+#            test/vectors.json over the built components (no host needed)
 # Engine: SLUICE_JS_ENGINE=quickjs (default: componentize-qjs, ~1.6 MB components)
 #         or SLUICE_JS_ENGINE=starlingmonkey (ComponentizeJS / SpiderMonkey, ~12 MB).
 # Needs node >= 20 and npm; the tools come from npm at the versions in package-lock.json.
@@ -42,7 +43,7 @@ bin="$here/node_modules/.bin"
 mkdir -p "$dist" .build
 
 # Only these may be imported: the WIT world's own interfaces.
-allowed_imports='^(sluice:plugin/log@0\.1\.0|sluice:plugin/types@0\.1\.0)$'
+allowed_imports='^(sluice:plugin/log@0\.2\.0|sluice:plugin/types@0\.2\.0)$'
 
 check_imports() {
   local wasm="$1" imports bad
@@ -86,5 +87,6 @@ for plugin in mask filter; do
 done
 
 if [[ $test == 1 ]]; then
+  node test/helper.mjs
   node --experimental-wasm-extended-const test/conformance.mjs "${built[@]}"
 fi

@@ -4,7 +4,8 @@
 #
 # Usage: plugins/python/build.sh [--force] [--test]
 #   --force  rebuild even when the outputs are up to date
-#   --test   afterwards, run plugins/js/test/vectors.json over the built components
+#   --test   afterwards, run the helper's native unit tests (test/, needs python3 >= 3.11)
+#            and plugins/js/test/vectors.json over the built components
 #            (needs the JS tools: plugins/js/build.sh installs them)
 # Needs python3 >= 3.10; componentize-py (pinned in requirements.txt) goes into .venv.
 set -euo pipefail
@@ -43,6 +44,8 @@ if [[ ! -d .build/bindings || -n "$(find "$wit" requirements.txt -newer .build/b
   "$cpy" -d "$wit" -w transform bindings .build/bindings >/dev/null
 fi
 
+# The contract version the components must import (sluice:plugin@X.Y.Z).
+version="$(sed -n 's/^package sluice:plugin@\(.*\);/\1/p' "$wit/types.wit")"
 jco="$root/plugins/js/node_modules/.bin/jco"
 check_imports() {
   local wasm="$1" imports bad
@@ -51,7 +54,7 @@ check_imports() {
     return 0
   fi
   imports="$("$jco" wit "$wasm" | sed -n 's/^ *import \([^;]*\);.*/\1/p')"
-  bad="$(grep -Ev '^(sluice:plugin/log@0\.1\.0|sluice:plugin/types@0\.1\.0)$' <<<"$imports" || true)"
+  bad="$(grep -Ev "^sluice:plugin/(log|types)@${version//./\\.}\$" <<<"$imports" || true)"
   if [[ -n "$bad" ]]; then
     echo "error: $wasm imports more than its WIT world:" >&2
     echo "$bad" >&2
@@ -83,5 +86,11 @@ for plugin in mask filter; do
 done
 
 if [[ $test == 1 ]]; then
+  # The generated bindings use typing.Self (Python 3.11).
+  if .venv/bin/python -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    PYTHONPATH=.build/bindings:. .venv/bin/python -m unittest discover -s test -q
+  else
+    echo "  (native helper tests skipped: they need python3 >= 3.11)"
+  fi
   (cd "$root/plugins/js" && node --experimental-wasm-extended-const test/conformance.mjs "${built[@]}")
 fi

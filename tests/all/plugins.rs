@@ -151,8 +151,10 @@ fn passthrough_keeps_every_field() {
     let mut t = transform("passthrough", &[]);
     let mut b = Batch::default();
     b.push(Some(b"k"), Some(b"v"), &[("a", b"1"), ("b", b"2")]);
-    b.records[0].timestamp_ms = Some(1234);
-    b.records[0].partition = Some(3);
+    let mut entry = b.entry(0).unwrap();
+    entry.timestamp_ms = Some(1234);
+    entry.partition = Some(3);
+    b.set_entry(0, entry);
     let (input, out) = t.process(b);
     let out = out.unwrap();
     assert_eq!(out.output.to_owned_record(0), input.to_owned_record(0));
@@ -186,7 +188,7 @@ fn a_component_of_another_world_is_refused_with_its_name_and_what_is_missing() {
     let text = err.to_string();
     assert!(
         text.starts_with(&format!(
-            "{}: not a sluice transform plugin: missing export `sluice:plugin/transformer@0.1.0`",
+            "{}: not a sluice transform plugin: missing export `sluice:plugin/transformer@0.2.0`",
             path.display()
         )),
         "{text}"

@@ -211,6 +211,10 @@ const RUST: &[File] = &[
         repo!("plugins/sdk/src/json.rs"),
     ),
     copy(
+        "vendor/sluice-plugin/src/layout.rs",
+        repo!("plugins/sdk/src/layout.rs"),
+    ),
+    copy(
         "vendor/sluice-plugin/src/lib.rs",
         repo!("plugins/sdk/src/lib.rs"),
     ),

@@ -1,80 +1,50 @@
-//! Record batches as they cross the plugin boundary: one byte arena plus
-//! fixed-size entries pointing into it (see `wit/types.wit`).
+//! Record batches as they cross the plugin boundary: one byte arena plus two
+//! flat lists of `u32` words that point into it (see `wit/types.wit`):
+//! [`RECORD_WORDS`] words per record and [`HEADER_WORDS`] per header.
 //!
-//! The host keeps batches in this shape end to end (source → transforms →
-//! sink), so no per-record allocation happens on the data path.
+//! The host keeps batches in exactly this shape end to end (source →
+//! transforms → sink), so a batch crosses into and out of a plugin as three
+//! block copies and no per-record allocation happens on the data path.
+//! [`RecordEntry`] and [`HeaderEntry`] are the decoded form of one entry; the
+//! plugin SDK's `layout.rs` defines them and is compiled into the host too.
 
 use std::ops::Range;
 
-/// A byte range inside a batch's arena.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Span {
-    /// First byte.
-    pub offset: u32,
-    /// Length in bytes.
-    pub len: u32,
-}
+/// The layout's one encoder and decoder, shared with the plugin SDK.
+#[path = "../../../plugins/sdk/src/layout.rs"]
+mod layout;
 
-impl Span {
-    fn range(self) -> Range<usize> {
-        self.offset as usize..self.offset as usize + self.len as usize
-    }
-}
+use layout::flag;
+pub use layout::{
+    HEADER_WORDS, Header as HeaderEntry, KafkaRecord as RecordEntry, RECORD_WORDS, Span,
+};
 
-/// One header of a record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HeaderEntry {
-    /// Name (UTF-8).
-    pub name: Span,
-    /// Value bytes.
-    pub value: Span,
-}
-
-/// One record's entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct RecordEntry {
-    /// Key, absent for a null key.
-    pub key: Option<Span>,
-    /// Value, absent for a tombstone.
-    pub value: Option<Span>,
-    /// First header index.
-    pub headers_start: u32,
-    /// Header count.
-    pub headers_len: u32,
-    /// Timestamp in ms since the epoch.
-    pub timestamp_ms: Option<i64>,
-    /// Topic override.
-    pub topic: Option<Span>,
-    /// Partition override.
-    pub partition: Option<i32>,
-}
-
-/// A batch of records sharing one arena.
+/// A batch of records sharing one arena, in the contract's word layout.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Batch {
     /// All bytes.
     pub arena: Vec<u8>,
-    /// All headers, grouped by record.
-    pub headers: Vec<HeaderEntry>,
-    /// The records in order.
-    pub records: Vec<RecordEntry>,
+    /// [`RECORD_WORDS`] words per record, in order.
+    pub records: Vec<u32>,
+    /// [`HEADER_WORDS`] words per header, grouped by record.
+    pub headers: Vec<u32>,
 }
 
 /// Why a batch from a plugin is malformed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("record {record}: {what} points outside the batch")]
+#[error("record {record}: {what}")]
 pub struct MalformedBatch {
-    /// Index of the bad record.
+    /// Index of the bad record (the record count when no record is at fault).
     pub record: usize,
-    /// Which field.
-    pub what: &'static str,
+    /// What is wrong.
+    pub what: String,
 }
 
 /// A borrowed view of one record.
 #[derive(Debug, Clone, Copy)]
 pub struct RecordRef<'a> {
     batch: &'a Batch,
-    entry: &'a RecordEntry,
+    entry: RecordEntry,
 }
 
 impl<'a> RecordRef<'a> {
@@ -88,13 +58,19 @@ impl<'a> RecordRef<'a> {
     }
     /// Headers in order; names that are not UTF-8 show lossily.
     pub fn headers(&self) -> impl Iterator<Item = (&'a str, &'a [u8])> + 'a {
-        let start = self.entry.headers_start as usize;
-        let end = start + self.entry.headers_len as usize;
+        let start = self.entry.headers_start as usize * HEADER_WORDS;
+        let end = start + self.entry.headers_len as usize * HEADER_WORDS;
         let batch = self.batch;
-        batch.headers[start..end].iter().map(move |h| {
-            let name = std::str::from_utf8(&batch.arena[h.name.range()]).unwrap_or("<non-utf8>");
-            (name, &batch.arena[h.value.range()])
-        })
+        batch.headers[start..end]
+            .as_chunks::<HEADER_WORDS>()
+            .0
+            .iter()
+            .map(move |w| {
+                let h = HeaderEntry::decode(w);
+                let name =
+                    std::str::from_utf8(&batch.arena[h.name.range()]).unwrap_or("<non-utf8>");
+                (name, &batch.arena[h.value.range()])
+            })
     }
     /// Timestamp in ms since the epoch.
     pub fn timestamp_ms(&self) -> Option<i64> {
@@ -135,32 +111,58 @@ impl Batch {
         Batch {
             arena: Vec::with_capacity(bytes),
             headers: Vec::new(),
-            records: Vec::with_capacity(records),
+            records: Vec::with_capacity(records * RECORD_WORDS),
         }
     }
 
     /// Number of records.
     pub fn len(&self) -> usize {
-        self.records.len()
+        self.records.len() / RECORD_WORDS
     }
 
     /// True when there are no records.
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.len() == 0
+    }
+
+    /// Number of headers of all records.
+    pub fn header_count(&self) -> usize {
+        self.headers.len() / HEADER_WORDS
+    }
+
+    fn entries(&self) -> &[[u32; RECORD_WORDS]] {
+        self.records.as_chunks::<RECORD_WORDS>().0
+    }
+
+    /// Record `index`'s decoded entry.
+    pub fn entry(&self, index: usize) -> Option<RecordEntry> {
+        self.entries().get(index).map(RecordEntry::decode)
+    }
+
+    /// Replaces record `index`'s entry (tests, and fixing up an override).
+    pub fn set_entry(&mut self, index: usize, entry: RecordEntry) {
+        if let Some(words) = self
+            .records
+            .as_chunks_mut::<RECORD_WORDS>()
+            .0
+            .get_mut(index)
+        {
+            *words = entry.encode();
+        }
     }
 
     /// Record `index` as a view.
     pub fn get(&self, index: usize) -> Option<RecordRef<'_>> {
-        self.records
-            .get(index)
+        self.entry(index)
             .map(|entry| RecordRef { batch: self, entry })
     }
 
     /// All records as views.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = RecordRef<'_>> {
-        self.records
-            .iter()
-            .map(move |entry| RecordRef { batch: self, entry })
+        self.entries().iter().map(move |w| RecordRef {
+            batch: self,
+            entry: RecordEntry::decode(w),
+        })
     }
 
     fn put(&mut self, bytes: &[u8]) -> Span {
@@ -172,51 +174,69 @@ impl Batch {
         }
     }
 
-    /// Appends a record.
+    /// Appends a record with no timestamp and no overrides.
     pub fn push(&mut self, key: Option<&[u8]>, value: Option<&[u8]>, headers: &[(&str, &[u8])]) {
+        self.push_full(key, value, headers.iter().copied(), None, None, None);
+    }
+
+    /// Appends a record with every field.
+    fn push_full<'h>(
+        &mut self,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: impl IntoIterator<Item = (&'h str, &'h [u8])>,
+        timestamp_ms: Option<i64>,
+        topic: Option<&str>,
+        partition: Option<i32>,
+    ) {
         let key = key.map(|k| self.put(k));
         let value = value.map(|v| self.put(v));
-        let headers_start = self.headers.len() as u32;
+        let headers_start = self.header_count() as u32;
         for (name, value) in headers {
             let name = self.put(name.as_bytes());
             let value = self.put(value);
-            self.headers.push(HeaderEntry { name, value });
+            self.headers
+                .extend_from_slice(&HeaderEntry { name, value }.encode());
         }
-        self.records.push(RecordEntry {
+        let headers_len = self.header_count() as u32 - headers_start;
+        let topic = topic.map(|t| self.put(t.as_bytes()));
+        let entry = RecordEntry {
             key,
             value,
             headers_start,
-            headers_len: headers.len() as u32,
-            ..RecordEntry::default()
-        });
+            headers_len,
+            timestamp_ms,
+            topic,
+            partition,
+        };
+        self.records.extend_from_slice(&entry.encode());
     }
 
     /// Appends a copy of `record` (from any batch).
     pub fn push_ref(&mut self, record: RecordRef<'_>) {
-        let headers: Vec<(&str, &[u8])> = record.headers().collect();
-        self.push(record.key(), record.value(), &headers);
-        let topic = record.topic().map(|t| self.put(t.as_bytes()));
-        if let Some(last) = self.records.last_mut() {
-            last.timestamp_ms = record.timestamp_ms();
-            last.partition = record.partition();
-            last.topic = topic;
-        }
+        self.push_full(
+            record.key(),
+            record.value(),
+            record.headers(),
+            record.timestamp_ms(),
+            record.topic(),
+            record.partition(),
+        );
     }
 
     /// Appends an owned record.
     pub fn push_owned(&mut self, record: &OwnedRecord) {
-        let headers: Vec<(&str, &[u8])> = record
-            .headers
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_slice()))
-            .collect();
-        self.push(record.key.as_deref(), record.value.as_deref(), &headers);
-        let topic = record.topic.as_deref().map(|t| self.put(t.as_bytes()));
-        if let Some(last) = self.records.last_mut() {
-            last.timestamp_ms = record.timestamp_ms;
-            last.partition = record.partition;
-            last.topic = topic;
-        }
+        self.push_full(
+            record.key.as_deref(),
+            record.value.as_deref(),
+            record
+                .headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_slice())),
+            record.timestamp_ms,
+            record.topic.as_deref(),
+            record.partition,
+        );
     }
 
     /// Copies records `range` into a new batch.
@@ -230,34 +250,67 @@ impl Batch {
         out
     }
 
-    /// Checks every span lies inside the arena and header ranges inside the
-    /// header list, so views never panic on a plugin's output.
+    /// Checks that the word lists hold whole entries with known flags, every
+    /// span lies inside the arena, topics are UTF-8 and header ranges lie
+    /// inside the header list, so views never panic on a plugin's output.
     pub fn validate(&self) -> Result<(), MalformedBatch> {
+        let bad = |record, what: String| Err(MalformedBatch { record, what });
+        if !self.records.len().is_multiple_of(RECORD_WORDS) {
+            return bad(
+                self.len(),
+                format!(
+                    "the record list holds {} words, not a multiple of {RECORD_WORDS}",
+                    self.records.len()
+                ),
+            );
+        }
+        if !self.headers.len().is_multiple_of(HEADER_WORDS) {
+            return bad(
+                self.len(),
+                format!(
+                    "the header list holds {} words, not a multiple of {HEADER_WORDS}",
+                    self.headers.len()
+                ),
+            );
+        }
         let arena = self.arena.len() as u64;
         let inside = |s: Span| u64::from(s.offset) + u64::from(s.len) <= arena;
-        for (record, e) in self.records.iter().enumerate() {
-            let bad = |what| Err(MalformedBatch { record, what });
+        let headers = self.headers.as_chunks::<HEADER_WORDS>().0;
+        for (record, w) in self.entries().iter().enumerate() {
+            let outside = |what: &str| bad(record, format!("{what} points outside the batch"));
+            if w[0] & !flag::ALL != 0 {
+                return bad(
+                    record,
+                    format!("unknown flag bits {:#x}", w[0] & !flag::ALL),
+                );
+            }
+            let e = RecordEntry::decode(w);
             if e.key.is_some_and(|s| !inside(s)) {
-                return bad("key");
+                return outside("key");
             }
             if e.value.is_some_and(|s| !inside(s)) {
-                return bad("value");
+                return outside("value");
             }
-            if e.topic
-                .is_some_and(|s| !inside(s) || std::str::from_utf8(&self.arena[s.range()]).is_err())
-            {
-                return bad("topic");
+            if let Some(topic) = e.topic {
+                if !inside(topic) {
+                    return outside("topic");
+                }
+                if std::str::from_utf8(&self.arena[topic.range()]).is_err() {
+                    return bad(record, "topic is not UTF-8".to_string());
+                }
             }
             let end = u64::from(e.headers_start) + u64::from(e.headers_len);
-            if end > self.headers.len() as u64 {
-                return bad("headers");
+            if end > headers.len() as u64 {
+                return outside("headers");
             }
-            let range = e.headers_start as usize..end as usize;
-            if self.headers[range]
+            if headers[e.headers_start as usize..end as usize]
                 .iter()
-                .any(|h| !inside(h.name) || !inside(h.value))
+                .any(|w| {
+                    let h = HeaderEntry::decode(w);
+                    !inside(h.name) || !inside(h.value)
+                })
             {
-                return bad("a header");
+                return outside("a header");
             }
         }
         Ok(())
@@ -304,13 +357,68 @@ mod tests {
     fn validate_refuses_spans_outside_the_arena() {
         let mut b = Batch::default();
         b.push(None, Some(b"abc"), &[]);
-        b.records[0].value = Some(Span { offset: 2, len: 5 });
+        let mut e = b.entry(0).unwrap();
+        e.value = Some(Span { offset: 2, len: 5 });
+        b.set_entry(0, e);
         assert_eq!(
-            b.validate(),
-            Err(MalformedBatch {
-                record: 0,
-                what: "value"
-            })
+            b.validate().unwrap_err().to_string(),
+            "record 0: value points outside the batch"
+        );
+    }
+
+    #[test]
+    fn every_field_round_trips_through_the_words() {
+        let mut b = Batch::default();
+        b.push_owned(&OwnedRecord {
+            key: Some(b"k".to_vec()),
+            value: None,
+            headers: vec![("a".into(), b"1".to_vec()), ("a".into(), b"2".to_vec())],
+            timestamp_ms: Some(-1_234_567_890_123),
+            topic: Some("t".into()),
+            partition: Some(-1),
+        });
+        b.push(None, Some(b""), &[]);
+        assert!(b.validate().is_ok());
+        let e = b.entry(0).unwrap();
+        assert_eq!(RecordEntry::decode(&e.encode()), e);
+        assert_eq!(b.records[0], 0b11101, "key, timestamp, topic, partition");
+        let mut copy = Batch::default();
+        for r in b.iter() {
+            copy.push_ref(r);
+        }
+        assert_eq!(copy, b);
+        assert_eq!(
+            copy.to_owned_record(0).unwrap().timestamp_ms,
+            Some(-1_234_567_890_123)
+        );
+    }
+
+    #[test]
+    fn validate_refuses_partial_entries_and_unknown_flags() {
+        let mut b = Batch::default();
+        b.push(None, Some(b"abc"), &[("h", b"v")]);
+        let mut partial = b.clone();
+        partial.records.pop();
+        assert!(
+            partial
+                .validate()
+                .unwrap_err()
+                .what
+                .contains("multiple of 12")
+        );
+        let mut partial = b.clone();
+        partial.headers.pop();
+        assert!(
+            partial
+                .validate()
+                .unwrap_err()
+                .what
+                .contains("multiple of 4")
+        );
+        b.records[0] |= 1 << 9;
+        assert_eq!(
+            b.validate().unwrap_err().to_string(),
+            "record 0: unknown flag bits 0x200"
         );
     }
 }

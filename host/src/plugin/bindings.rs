@@ -21,12 +21,11 @@ pub mod source_world {
 }
 
 pub use exports::sluice::plugin::transformer::{
-    Outcome as WitOutcome, Transformed as WitTransformed,
+    FailureKind as WitFailureKind, Transformed as WitTransformed,
 };
 pub use sluice::plugin::log;
 pub use sluice::plugin::types::{
     Batch as WitBatch, CallError as WitCallError, ConfigError as WitConfigError,
-    Header as WitHeader, KafkaRecord as WitRecord, Span as WitSpan,
 };
 pub use source_world::exports::sluice::plugin::source_plugin::Polled as WitPolled;
 pub use source_world::{Source as SourceBindings, SourcePre};

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use wasmtime::Store;
 use wasmtime::component::ResourceTable;
 
-use super::batch::{Batch, HeaderEntry, RecordEntry, Span};
+use super::batch::{Batch, RECORD_WORDS};
 use super::bindings::{
-    SourceBindings, Transform, WitBatch, WitCallError, WitConfigError, WitHeader, WitOutcome,
-    WitPolled, WitRecord, WitSpan, WitTransformed,
+    SourceBindings, Transform, WitBatch, WitCallError, WitConfigError, WitFailureKind, WitPolled,
+    WitTransformed,
 };
 use super::grants::{self, StderrTail};
 use super::guard::BlockedPastDeadline;
@@ -323,65 +323,20 @@ impl Health {
     }
 }
 
+/// The host keeps batches in the contract's layout: crossing is a move.
 fn to_wit(batch: Batch) -> WitBatch {
-    let span = |s: Span| WitSpan {
-        offset: s.offset,
-        len: s.len,
-    };
     WitBatch {
-        headers: batch
-            .headers
-            .iter()
-            .map(|h| WitHeader {
-                name: span(h.name),
-                value: span(h.value),
-            })
-            .collect(),
-        records: batch
-            .records
-            .iter()
-            .map(|r| WitRecord {
-                key: r.key.map(span),
-                value: r.value.map(span),
-                headers_start: r.headers_start,
-                headers_len: r.headers_len,
-                timestamp_ms: r.timestamp_ms,
-                topic: r.topic.map(span),
-                partition: r.partition,
-            })
-            .collect(),
         arena: batch.arena,
+        records: batch.records,
+        headers: batch.headers,
     }
 }
 
 fn from_wit(batch: WitBatch) -> Batch {
-    let span = |s: WitSpan| Span {
-        offset: s.offset,
-        len: s.len,
-    };
     Batch {
-        headers: batch
-            .headers
-            .iter()
-            .map(|h| HeaderEntry {
-                name: span(h.name),
-                value: span(h.value),
-            })
-            .collect(),
-        records: batch
-            .records
-            .iter()
-            .map(|r| RecordEntry {
-                key: r.key.map(span),
-                value: r.value.map(span),
-                headers_start: r.headers_start,
-                headers_len: r.headers_len,
-                timestamp_ms: r.timestamp_ms,
-                topic: r.topic.map(span),
-                partition: r.partition,
-            })
-            .collect(),
         arena: batch.arena,
+        records: batch.records,
+        headers: batch.headers,
     }
 }
 
@@ -418,10 +373,10 @@ fn check_output_size(
         call,
         message,
     };
-    if out.records.len() > limits.max_output_records {
+    let records = out.records.len() / RECORD_WORDS;
+    if records > limits.max_output_records {
         return Err(bad(format!(
-            "{} records exceed the limit of {} per call (limits.max_output_records)",
-            out.records.len(),
+            "{records} records exceed the limit of {} per call (limits.max_output_records)",
             limits.max_output_records
         )));
     }
@@ -576,8 +531,11 @@ impl TransformInstance {
                 });
             }
         };
-        let WitTransformed { output, outcomes } =
-            result.map_err(|e| call_error(&label, "process", e))?;
+        let WitTransformed {
+            output,
+            emitted,
+            failures,
+        } = result.map_err(|e| call_error(&label, "process", e))?;
         check_output_size(&label, "process", &output, &limits)?;
         let output = from_wit(output);
         let bad = |message: String| PluginError::BadOutput {
@@ -586,34 +544,50 @@ impl TransformInstance {
             message,
         };
         output.validate().map_err(|e| bad(e.to_string()))?;
-        if outcomes.len() != n {
+        if emitted.len() != n {
             return Err(bad(format!(
-                "{} outcomes for {n} input records (need exactly one per input)",
-                outcomes.len()
+                "{} emitted counts for {n} input records (need exactly one per input)",
+                emitted.len()
             )));
         }
-        let outcomes = outcomes
-            .into_iter()
-            .map(|o| match o {
-                WitOutcome::Emit(e) => {
-                    let end = u64::from(e.start) + u64::from(e.count);
-                    if end > output.len() as u64 {
-                        Err(bad(format!(
-                            "emit range {}..{end} is outside the {} output records",
-                            e.start,
-                            output.len()
-                        )))
-                    } else {
-                        Ok(Outcome::Emit {
-                            start: e.start,
-                            count: e.count,
-                        })
-                    }
-                }
-                WitOutcome::Reject(r) => Ok(Outcome::Reject(r)),
-                WitOutcome::Retry(r) => Ok(Outcome::Retry(r)),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        // Outputs are in input order: input i's outputs start where input
+        // i - 1's end.
+        let mut outcomes = Vec::with_capacity(n);
+        let mut start = 0u64;
+        for &count in &emitted {
+            outcomes.push(Outcome::Emit {
+                start: start as u32,
+                count,
+            });
+            start += u64::from(count);
+        }
+        if start != output.len() as u64 {
+            return Err(bad(format!(
+                "the emitted counts add up to {start}, but the output holds {} records",
+                output.len()
+            )));
+        }
+        let mut previous = None;
+        for f in failures {
+            let index = f.input as usize;
+            if index >= n || previous.is_some_and(|p| p >= index) {
+                return Err(bad(format!(
+                    "failure for input {index}: out of range or not in increasing input order \
+                     ({n} inputs)"
+                )));
+            }
+            previous = Some(index);
+            if emitted[index] != 0 {
+                return Err(bad(format!(
+                    "input {index} both emitted {} records and failed",
+                    emitted[index]
+                )));
+            }
+            outcomes[index] = match f.kind {
+                WitFailureKind::Reject => Outcome::Reject(f.reason),
+                WitFailureKind::Retry => Outcome::Retry(f.reason),
+            };
+        }
         Ok(Transformed { output, outcomes })
     }
 }

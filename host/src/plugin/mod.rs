@@ -59,7 +59,10 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use batch::{Batch, HeaderEntry, MalformedBatch, OwnedRecord, RecordEntry, RecordRef, Span};
+pub use batch::{
+    Batch, HEADER_WORDS, HeaderEntry, MalformedBatch, OwnedRecord, RECORD_WORDS, RecordEntry,
+    RecordRef, Span,
+};
 pub use grants::{DirGrant, DirMode, Grants, NetworkGrant};
 pub use instance::{Outcome, Polled, SourceInstance, TransformInstance, Transformed};
 pub use runtime::{Plugin, Runtime, RuntimeOptions, default_cache_dir};

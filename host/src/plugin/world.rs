@@ -11,7 +11,7 @@ use super::{PluginError, PluginKind};
 /// The package every plugin is built against.
 pub const PACKAGE: &str = "sluice:plugin";
 /// Its version.
-pub const VERSION: &str = "0.1.0";
+pub const VERSION: &str = "0.2.0";
 
 /// The interface a plugin of `kind` must export.
 pub fn required_export(kind: PluginKind) -> String {
@@ -83,7 +83,17 @@ pub fn check(
         } else {
             let ours = exports.iter().find(|e| e.starts_with(PACKAGE));
             match ours {
-                Some(found) => problems.push(format!("missing export `{wanted}` (found `{found}`: built against another version of the WIT?)")),
+                Some(found) => match found.rsplit_once('@') {
+                    Some((_, version)) if version != VERSION => problems.push(format!(
+                        "missing export `{wanted}`: it was built against \
+                         `{PACKAGE}@{version}` (exports `{found}`), and this host speaks \
+                         `@{VERSION}`; rebuild it with the current SDK or language helper"
+                    )),
+                    _ => problems.push(format!(
+                        "missing export `{wanted}` (found `{found}`: built against another \
+                         version of the WIT?)"
+                    )),
+                },
                 None => problems.push(format!("missing export `{wanted}`")),
             }
         }

@@ -49,7 +49,7 @@ sluice_plugin::export_transform!(Tagger);
 mod tests {
     use super::*;
     use sluice_plugin::BatchBuilder;
-    use sluice_plugin::transform::{run_batch, wire};
+    use sluice_plugin::transform::{Fate, fates, run_batch};
 
     #[test]
     fn tags_records_and_rejects_empty_values() {
@@ -59,7 +59,7 @@ mod tests {
         let _ = input.push().key(b"k").value(b"{}");
         let _ = input.push().value(b"");
         let done = run_batch(&mut plugin, &input.finish()).expect("runs");
-        assert!(matches!(done.outcomes[1], wire::Outcome::Reject(ref r) if r == "empty value"));
+        assert_eq!(fates(&done)[1], Fate::Rejected("empty value".into()));
         let first = done.output.records().expect("valid").next().expect("one output");
         assert_eq!(first.last_header("tagged-by"), Some(&b"t"[..]));
     }

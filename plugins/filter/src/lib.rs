@@ -64,7 +64,7 @@ mod tests {
 
     use super::*;
     use sluice_plugin::BatchBuilder;
-    use sluice_plugin::transform::{run_batch, wire};
+    use sluice_plugin::transform::{Fate, fates, run_batch};
 
     fn run(equals: &str, values: &[Option<&str>]) -> Vec<String> {
         let config = Config::from_pairs(&[("field", "status"), ("equals", equals)]).unwrap();
@@ -78,13 +78,13 @@ mod tests {
             }
         }
         let done = run_batch(&mut f, &b.finish()).unwrap();
-        done.outcomes
-            .iter()
-            .map(|o| match o {
-                wire::Outcome::Emit(e) if e.count == 0 => "drop".to_owned(),
-                wire::Outcome::Emit(_) => "keep".to_owned(),
-                wire::Outcome::Reject(r) => format!("reject: {r}"),
-                wire::Outcome::Retry(r) => format!("retry: {r}"),
+        fates(&done)
+            .into_iter()
+            .map(|f| match f {
+                Fate::Emitted(0) => "drop".to_owned(),
+                Fate::Emitted(_) => "keep".to_owned(),
+                Fate::Rejected(r) => format!("reject: {r}"),
+                Fate::Retried(r) => format!("retry: {r}"),
             })
             .collect()
     }

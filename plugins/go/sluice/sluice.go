@@ -1,15 +1,18 @@
 // Package sluice is the helper for Sluice transform plugins written in Go.
 //
-// A batch crosses the WebAssembly boundary as one byte arena plus small span entries
-// (see wit/types.wit). This package hides that layout: a plugin implements
-// Transformer on plain Records, and registers itself from its main package:
+// A batch crosses the WebAssembly boundary as one byte arena plus two flat lists of
+// u32 words that point into it (see wit/types.wit). This package hides that layout: a
+// plugin implements Transformer on plain Records, and registers itself from its main
+// package:
 //
 //	func init() { sluice.Register(&myPlugin{}) }
 //	func main() {}
 //
-// Speed: decoding a batch makes no copies (keys and values are sub-slices of the
-// arena) and encoding reuses the input arena, so a record emitted unchanged costs one
-// append and a changed record appends only its new bytes.
+// Speed: decoding a batch copies no keys or values (they are sub-slices of the arena)
+// and makes a handful of allocations per batch, not per record. Encoding reuses the
+// input arena: a key, value or header value that still lies in it is referenced, not
+// copied, so a record emitted unchanged costs its words only and a changed record
+// appends only its new bytes.
 package sluice
 
 import (
@@ -43,115 +46,157 @@ type Record struct {
 	Topic     *string // overrides the pipeline's sink topic
 	Partition *int32  // overrides the partitioner
 
-	src  *wt.KafkaRecord // the entry it was decoded from, to reuse its spans
-	orig origin
+	src *[recordWords]uint32 // the words it was decoded from, to reuse their spans
 }
 
-type origin struct {
-	key, value []byte
-	headers    []Header
-	timestamp  int64
-	topic      string
-	partition  int32
-}
-
-// Batch is the WIT batch type (arena + spans).
+// Batch is the WIT batch type: an arena and the words of its records and headers.
 type Batch = wt.Batch
+
+// The word layout of a batch (wit/types.wit, `batch`).
+const (
+	recordWords = 12 // words per record in Batch.Records
+	headerWords = 4  // words per header in Batch.Headers
+
+	flagKey       = 1 << 0
+	flagValue     = 1 << 1
+	flagTimestamp = 1 << 2
+	flagTopic     = 1 << 3
+	flagPartition = 1 << 4
+)
 
 var empty = []byte{}
 
-// DecodeBatch turns a WIT batch into plain records, in order.
+// DecodeBatch turns a WIT batch into plain records, in order. It panics on a batch
+// whose word counts or spans do not fit its layout.
 func DecodeBatch(b *Batch) []Record {
-	arena := b.Arena
-	out := make([]Record, len(b.Records))
-	for i := range b.Records {
-		e := &b.Records[i]
+	arena, words, hwords := b.Arena, b.Records, b.Headers
+	if len(words)%recordWords != 0 || len(hwords)%headerWords != 0 {
+		panic(fmt.Sprintf("malformed batch: %d record words and %d header words (multiples of %d and %d expected)",
+			len(words), len(hwords), recordWords, headerWords))
+	}
+	n := len(words) / recordWords
+	out := make([]Record, n)
+	// One allocation each for the headers, timestamps, topics and partitions of all
+	// records; Kafka records rarely lack a timestamp, so these are not per record.
+	headers := make([]Header, 0, len(hwords)/headerWords)
+	var timestamps []int64
+	var topics []string
+	var partitions []int32
+	// Header names by position in a record, and the last topic: records of a batch
+	// mostly repeat them, so a name is allocated only when its bytes differ.
+	var names []string
+	var topic string
+	for i := range out {
+		w := (*[recordWords]uint32)(words[i*recordWords:])
 		r := &out[i]
-		r.src = e
-		if e.Key.IsSome() {
-			r.Key = slice(arena, e.Key.Some())
+		r.src = w
+		flags := w[0]
+		if flags&flagKey != 0 {
+			r.Key = span(arena, w[1], w[2])
 		}
-		if e.Value.IsSome() {
-			r.Value = slice(arena, e.Value.Some())
+		if flags&flagValue != 0 {
+			r.Value = span(arena, w[3], w[4])
 		}
-		if e.HeadersLen > 0 {
-			hs := make([]Header, e.HeadersLen)
-			for j := range hs {
-				h := b.Headers[int(e.HeadersStart)+j]
-				hs[j] = Header{Name: string(slice(arena, h.Name)), Value: slice(arena, h.Value)}
+		if count := int(w[6]); count > 0 {
+			start := int(w[5]) * headerWords
+			hs := hwords[start : start+count*headerWords]
+			first := len(headers)
+			for j := 0; j < count; j++ {
+				h := hs[j*headerWords : (j+1)*headerWords]
+				name := span(arena, h[0], h[1])
+				if j == len(names) {
+					names = append(names, string(name))
+				} else if names[j] != string(name) {
+					names[j] = string(name)
+				}
+				headers = append(headers, Header{Name: names[j], Value: span(arena, h[2], h[3])})
 			}
-			r.Headers = hs
+			r.Headers = headers[first:len(headers):len(headers)]
 		}
-		if e.TimestampMs.IsSome() {
-			r.orig.timestamp = e.TimestampMs.Some()
-			t := r.orig.timestamp
-			r.Timestamp = &t
+		if flags&flagTimestamp != 0 {
+			if timestamps == nil {
+				timestamps = make([]int64, n)
+			}
+			timestamps[i] = int64(uint64(w[7]) | uint64(w[8])<<32)
+			r.Timestamp = &timestamps[i]
 		}
-		if e.Topic.IsSome() {
-			r.orig.topic = string(slice(arena, e.Topic.Some()))
-			t := r.orig.topic
-			r.Topic = &t
+		if flags&flagTopic != 0 {
+			if topics == nil {
+				topics = make([]string, n)
+			}
+			if name := span(arena, w[9], w[10]); topic != string(name) {
+				topic = string(name)
+			}
+			topics[i] = topic
+			r.Topic = &topics[i]
 		}
-		if e.Partition.IsSome() {
-			r.orig.partition = e.Partition.Some()
-			p := r.orig.partition
-			r.Partition = &p
+		if flags&flagPartition != 0 {
+			if partitions == nil {
+				partitions = make([]int32, n)
+			}
+			partitions[i] = int32(w[11])
+			r.Partition = &partitions[i]
 		}
-		r.orig.key, r.orig.value, r.orig.headers = r.Key, r.Value, r.Headers
 	}
 	return out
 }
 
-func slice(arena []byte, s wt.Span) []byte {
-	if s.Len == 0 {
+// span returns arena[offset : offset+n], capacity-limited; never nil.
+func span(arena []byte, offset, n uint32) []byte {
+	if n == 0 {
 		return empty
 	}
-	return arena[s.Offset : s.Offset+s.Len : s.Offset+s.Len]
+	end := uint64(offset) + uint64(n)
+	return arena[offset:end:end]
 }
 
-func same(a, b []byte) bool {
-	return len(a) == len(b) && (a == nil) == (b == nil) && unsafe.SliceData(a) == unsafe.SliceData(b)
-}
-
-// Builder builds an output batch and one outcome per input, in input order.
+// Builder builds an output batch and the outcome of each input, in input order.
 type Builder struct {
 	in       *Batch
+	inputs   int  // records in the input batch
 	used     bool // some span points into the input arena
 	extra    []byte
-	headers  []wt.Header
-	records  []wt.KafkaRecord
-	outcomes []tr.Outcome
+	records  []uint32
+	headers  []uint32
+	emitted  []uint32
+	failures []tr.Failure
 }
 
 // NewBuilder starts an output batch. in (may be nil) is the batch the records were
-// decoded from: its arena and spans are reused for unchanged fields.
+// decoded from: its arena is reused for unchanged fields.
 func NewBuilder(in *Batch) *Builder {
 	b := &Builder{in: in}
 	if in != nil {
-		b.headers = in.Headers
-		b.records = make([]wt.KafkaRecord, 0, len(in.Records))
-		b.outcomes = make([]tr.Outcome, 0, len(in.Records))
+		// Sized for one output per input with the same headers; grow resizes
+		// from the rate seen when a plugin emits or adds more.
+		b.inputs = len(in.Records) / recordWords
+		b.records = make([]uint32, 0, len(in.Records))
+		b.headers = make([]uint32, 0, len(in.Headers))
+		b.emitted = make([]uint32, 0, b.inputs)
 	}
 	return b
 }
 
-// Emit adds one outcome: these records (zero or more; none filters the input out)
-// were produced from the next input.
+// Emit adds the outcome of the next input: it became these records (zero or more;
+// none filters it out).
 func (b *Builder) Emit(records ...*Record) {
-	start := len(b.records)
 	for _, r := range records {
 		b.push(r)
 	}
-	b.outcomes = append(b.outcomes, tr.MakeOutcomeEmit(tr.Emitted{Start: uint32(start), Count: uint32(len(records))}))
+	b.emitted = append(b.emitted, uint32(len(records)))
 }
 
-// Reject adds one outcome: the next input is bad for good (the error policy routes it).
-func (b *Builder) Reject(reason string) {
-	b.outcomes = append(b.outcomes, tr.MakeOutcomeReject(reason))
-}
+// Reject adds the outcome of the next input: it is bad for good (the error policy
+// routes it).
+func (b *Builder) Reject(reason string) { b.fail(tr.FailureKind_Reject, reason) }
 
-// Retry adds one outcome: the next input may work later; the host retries it.
-func (b *Builder) Retry(reason string) { b.outcomes = append(b.outcomes, tr.MakeOutcomeRetry(reason)) }
+// Retry adds the outcome of the next input: it may work later; the host retries it.
+func (b *Builder) Retry(reason string) { b.fail(tr.FailureKind_Retry, reason) }
+
+func (b *Builder) fail(kind tr.FailureKind, reason string) {
+	b.failures = append(b.failures, tr.Failure{Input: uint32(len(b.emitted)), Kind: kind, Reason: reason})
+	b.emitted = append(b.emitted, 0)
+}
 
 // Add appends records without an outcome (for sources).
 func (b *Builder) Add(records ...*Record) {
@@ -168,7 +213,11 @@ func (b *Builder) Batch() Batch {
 		arena = b.extra
 	case len(b.extra) == 0 && b.used:
 		arena = b.in.Arena
+	case len(b.extra) == 0:
+		// Every span is empty (0, 0), or there are no records.
 	default:
+		// Spans into extra start after the input arena; its bytes are copied only
+		// when some span points into it.
 		arena = make([]byte, len(b.in.Arena)+len(b.extra))
 		if b.used {
 			copy(arena, b.in.Arena)
@@ -178,131 +227,143 @@ func (b *Builder) Batch() Batch {
 	if arena == nil {
 		arena = empty
 	}
-	return Batch{Arena: arena, Headers: b.headers, Records: b.records}
+	return Batch{Arena: arena, Records: b.records, Headers: b.headers}
 }
 
 // Finish returns the WIT `transformed` value.
 func (b *Builder) Finish() tr.Transformed {
-	return tr.Transformed{Output: b.Batch(), Outcomes: b.outcomes}
+	return tr.Transformed{Output: b.Batch(), Emitted: b.emitted, Failures: b.failures}
 }
 
-func (b *Builder) span(data []byte) wt.Span {
-	off := len(b.extra)
-	if b.in != nil {
-		off += len(b.in.Arena)
+// bytes returns the span of data in the output arena: where it lies in the input
+// arena if it does, else where it is appended.
+func (b *Builder) bytes(data []byte) (offset, n uint32) {
+	if len(data) == 0 {
+		return 0, 0
 	}
+	if b.in != nil && len(b.in.Arena) > 0 {
+		base := uintptr(unsafe.Pointer(unsafe.SliceData(b.in.Arena)))
+		at := uintptr(unsafe.Pointer(unsafe.SliceData(data)))
+		size := uintptr(len(b.in.Arena))
+		if at >= base && at-base <= size && uintptr(len(data)) <= size-(at-base) {
+			b.used = true
+			return uint32(at - base), uint32(len(data))
+		}
+	}
+	offset = b.end()
 	b.extra = append(b.extra, data...)
-	return wt.Span{Offset: uint32(off), Len: uint32(len(data))}
+	return offset, uint32(len(data))
 }
 
-func (b *Builder) spanString(s string) wt.Span {
-	off := len(b.extra)
-	if b.in != nil {
-		off += len(b.in.Arena)
+// text returns the span of s, appended to the output arena.
+func (b *Builder) text(s string) (offset, n uint32) {
+	if len(s) == 0 {
+		return 0, 0
 	}
+	offset = b.end()
 	b.extra = append(b.extra, s...)
-	return wt.Span{Offset: uint32(off), Len: uint32(len(s))}
+	return offset, uint32(len(s))
 }
 
-func sameHeaders(a, b []Header) bool {
-	if len(a) != len(b) || (len(a) > 0 && &a[0] != &b[0]) {
+// end is the offset in the output arena of the next byte appended: appended bytes
+// follow the input arena.
+func (b *Builder) end() uint32 {
+	if b.in != nil {
+		return uint32(len(b.in.Arena) + len(b.extra))
+	}
+	return uint32(len(b.extra))
+}
+
+// reuse reports whether the input arena holds s at offset, n (the span a header name
+// or topic was decoded from), so that the output can point there.
+func (b *Builder) reuse(s string, offset, n uint32) bool {
+	if len(s) == 0 || s != string(span(b.in.Arena, offset, n)) {
 		return false
 	}
+	b.used = true
 	return true
 }
 
 func (b *Builder) push(r *Record) {
 	src := r.src
-	if src != nil && (b.in == nil || !b.owns(src)) {
+	if src != nil && !b.owns(src) {
 		src = nil
 	}
-	if src != nil {
-		b.used = true
-		if same(r.Key, r.orig.key) && same(r.Value, r.orig.value) && sameHeaders(r.Headers, r.orig.headers) &&
-			r.headersUnchanged() && r.scalarsUnchanged() {
-			b.records = append(b.records, *src) // untouched: its spans are still right
-			return
+	var w [recordWords]uint32
+	if r.Key != nil {
+		w[0] |= flagKey
+		w[1], w[2] = b.bytes(r.Key)
+	}
+	if r.Value != nil {
+		w[0] |= flagValue
+		w[3], w[4] = b.bytes(r.Value)
+	}
+	// Headers are written in record order, so a record's are contiguous.
+	w[5], w[6] = uint32(len(b.headers)/headerWords), uint32(len(r.Headers))
+	if len(r.Headers) > 0 {
+		var from []uint32 // the header words r was decoded with, for their names
+		if src != nil {
+			start := int(src[5]) * headerWords
+			from = b.in.Headers[start : start+int(src[6])*headerWords]
 		}
-	}
-	var e wt.KafkaRecord
-	switch {
-	case r.Key == nil:
-		e.Key = witTypes.None[wt.Span]()
-	case src != nil && same(r.Key, r.orig.key):
-		e.Key = src.Key
-	default:
-		e.Key = witTypes.Some(b.span(r.Key))
-	}
-	switch {
-	case r.Value == nil:
-		e.Value = witTypes.None[wt.Span]()
-	case src != nil && same(r.Value, r.orig.value):
-		e.Value = src.Value
-	default:
-		e.Value = witTypes.Some(b.span(r.Value))
-	}
-	if src != nil && sameHeaders(r.Headers, r.orig.headers) && r.headersUnchanged() {
-		e.HeadersStart, e.HeadersLen = src.HeadersStart, src.HeadersLen
-	} else if len(r.Headers) > 0 {
-		e.HeadersStart, e.HeadersLen = uint32(len(b.headers)), uint32(len(r.Headers))
-		for _, h := range r.Headers {
-			b.headers = append(b.headers, wt.Header{Name: b.spanString(h.Name), Value: b.span(h.Value)})
+		b.headers = b.grow(b.headers, len(r.Headers)*headerWords)
+		for j := range r.Headers {
+			h := &r.Headers[j]
+			var no, nl uint32
+			if k := j * headerWords; k < len(from) && b.reuse(h.Name, from[k], from[k+1]) {
+				no, nl = from[k], from[k+1]
+			} else {
+				no, nl = b.text(h.Name)
+			}
+			vo, vl := b.bytes(h.Value)
+			b.headers = append(b.headers, no, nl, vo, vl)
 		}
 	}
 	if r.Timestamp != nil {
-		e.TimestampMs = witTypes.Some(*r.Timestamp)
-	} else {
-		e.TimestampMs = witTypes.None[int64]()
+		w[0] |= flagTimestamp
+		t := uint64(*r.Timestamp)
+		w[7], w[8] = uint32(t), uint32(t>>32)
 	}
-	switch {
-	case r.Topic == nil:
-		e.Topic = witTypes.None[wt.Span]()
-	case src != nil && src.Topic.IsSome() && *r.Topic == r.orig.topic:
-		e.Topic = src.Topic
-	default:
-		e.Topic = witTypes.Some(b.spanString(*r.Topic))
+	if r.Topic != nil {
+		w[0] |= flagTopic
+		if src != nil && src[0]&flagTopic != 0 && b.reuse(*r.Topic, src[9], src[10]) {
+			w[9], w[10] = src[9], src[10]
+		} else {
+			w[9], w[10] = b.text(*r.Topic)
+		}
 	}
 	if r.Partition != nil {
-		e.Partition = witTypes.Some(*r.Partition)
-	} else {
-		e.Partition = witTypes.None[int32]()
+		w[0] |= flagPartition
+		w[11] = uint32(*r.Partition)
 	}
-	b.records = append(b.records, e)
+	b.records = append(b.grow(b.records, recordWords), w[:]...)
 }
 
-// owns reports whether src is an entry of the input batch.
-func (b *Builder) owns(src *wt.KafkaRecord) bool {
-	rs := b.in.Records
-	if len(rs) == 0 {
+// grow returns words with room for n more. Out of room, it sizes the list for the
+// whole batch at the rate of the inputs handled so far, so that a plugin that emits
+// more records or headers than it was given reallocates about once per batch.
+func (b *Builder) grow(words []uint32, n int) []uint32 {
+	if cap(words)-len(words) >= n {
+		return words
+	}
+	want := len(words) + n
+	size := 2 * cap(words)
+	if done := len(b.emitted) + 1; b.inputs > done {
+		size = max(size, want*b.inputs/done)
+	}
+	grown := make([]uint32, len(words), max(size, want))
+	copy(grown, words)
+	return grown
+}
+
+// owns reports whether src is a record of the input batch.
+func (b *Builder) owns(src *[recordWords]uint32) bool {
+	if b.in == nil || len(b.in.Records) == 0 {
 		return false
 	}
 	p := uintptr(unsafe.Pointer(src))
-	first := uintptr(unsafe.Pointer(&rs[0]))
-	return p >= first && p < first+uintptr(len(rs))*unsafe.Sizeof(rs[0])
-}
-
-// headersUnchanged: same header values in place (names and value slices).
-func (r *Record) headersUnchanged() bool {
-	for i := range r.Headers {
-		if r.Headers[i].Name != r.orig.headers[i].Name || !same(r.Headers[i].Value, r.orig.headers[i].Value) {
-			return false
-		}
-	}
-	return true
-}
-
-func (r *Record) scalarsUnchanged() bool {
-	src := r.src
-	if (r.Timestamp != nil) != src.TimestampMs.IsSome() || (r.Timestamp != nil && *r.Timestamp != r.orig.timestamp) {
-		return false
-	}
-	if (r.Topic != nil) != src.Topic.IsSome() || (r.Topic != nil && *r.Topic != r.orig.topic) {
-		return false
-	}
-	if (r.Partition != nil) != src.Partition.IsSome() || (r.Partition != nil && *r.Partition != r.orig.partition) {
-		return false
-	}
-	return true
+	first := uintptr(unsafe.Pointer(unsafe.SliceData(b.in.Records)))
+	return p >= first && p < first+uintptr(len(b.in.Records))*unsafe.Sizeof(b.in.Records[0])
 }
 
 // ---------------------------------------------------------------------------

@@ -1,21 +1,24 @@
 // Sluice plugin helper for JavaScript transforms.
 //
-// A batch crosses the WebAssembly boundary as one byte arena plus small span
-// entries (see wit/types.wit). This module hides that layout: plugin code sees
-// plain records and returns plain records, reject() or retry() per input.
+// A batch crosses the WebAssembly boundary as one byte arena plus two flat lists
+// of u32 words: 12 words per record and 4 per header (see wit/types.wit). This
+// module hides that layout: plugin code sees plain records and returns plain
+// records, reject() or retry() per input.
 //
 // Works with both JavaScript backends:
-//   - ComponentizeJS (StarlingMonkey / SpiderMonkey): TextDecoder exists, s64 is a BigInt,
-//     an absent option is `undefined`.
-//   - componentize-qjs (QuickJS): no TextDecoder/TextEncoder, s64 is a Number,
-//     an absent option is `null`.
+//   - ComponentizeJS (StarlingMonkey / SpiderMonkey): TextDecoder exists.
+//   - componentize-qjs (QuickJS): no TextDecoder/TextEncoder, and a list<u32> arrives
+//     as an Array in which words of 2^31 and more read as negative numbers, so every
+//     word read here goes through `>>> 0` (unsigned) or `| 0` (signed).
+// Either backend accepts a Uint32Array for a list<u32> result.
 //
 // Speed: decoding makes one small object per record and `subarray` views (no copies).
 // Encoding reuses the input arena: a record whose key / value / headers / topic were
-// not replaced keeps its original spans, so only new bytes are appended, and a record
-// returned untouched costs nothing beyond pushing its entry.
+// not replaced keeps its original offsets, so only new bytes are appended, and a
+// record returned untouched costs a copy of its words. The output word lists are
+// Uint32Arrays that grow by doubling.
 
-import { emit as hostLog } from 'sluice:plugin/log@0.1.0';
+import { emit as hostLog } from 'sluice:plugin/log@0.2.0';
 
 // ---------------------------------------------------------------------------
 // Logging
@@ -95,6 +98,17 @@ function toBytes(v, what) {
 
 const EMPTY_HEADERS = Object.freeze([]);
 
+// The batch layout of wit/types.wit: words per record and per header, and the
+// presence flags in word 0 of a record.
+const RECORD_WORDS = 12;
+const HEADER_WORDS = 4;
+const HAS_KEY = 1;
+const HAS_VALUE = 2;
+const HAS_TIMESTAMP = 4;
+const HAS_TOPIC = 8;
+const HAS_PARTITION = 16;
+const TWO_POW_32 = 4294967296;
+
 /**
  * A plain Kafka record.
  *  - key, value: Uint8Array or null (null value = tombstone). Decoded records hold
@@ -113,8 +127,9 @@ export class Record {
     this.timestamp = timestamp;
     this.topic = topic;
     this.partition = partition;
-    // Where this record came from, to reuse its spans when it is emitted again.
-    this._src = null;
+    // Where this record came from (its batch and the index of its first word in
+    // `records`), to reuse its words when it is emitted again.
+    this._src = -1;
     this._batch = null;
     this._key = null;
     this._value = null;
@@ -141,35 +156,42 @@ function isNone(v) { return v === undefined || v === null; }
  */
 export function decodeBatch(batch) {
   const arena = batch.arena;
-  const entries = batch.records;
-  const hdrs = batch.headers;
-  const out = new Array(entries.length);
-  for (let i = 0; i < entries.length; i++) {
-    const e = entries[i];
+  const words = batch.records;
+  const hw = batch.headers;
+  if (words.length % RECORD_WORDS !== 0 || hw.length % HEADER_WORDS !== 0) {
+    throw new TypeError(`malformed batch: ${words.length} record words, ${hw.length} header words`);
+  }
+  const n = words.length / RECORD_WORDS;
+  const out = new Array(n);
+  for (let i = 0, w = 0; i < n; i++, w += RECORD_WORDS) {
+    const flags = words[w];
     const r = new Record();
-    const k = e.key, v = e.value;
-    r.key = isNone(k) ? null : arena.subarray(k.offset, k.offset + k.len);
-    r.value = isNone(v) ? null : arena.subarray(v.offset, v.offset + v.len);
-    const hl = e.headersLen;
+    if (flags & HAS_KEY) {
+      const o = words[w + 1] >>> 0;
+      r.key = arena.subarray(o, o + (words[w + 2] >>> 0));
+    }
+    if (flags & HAS_VALUE) {
+      const o = words[w + 3] >>> 0;
+      r.value = arena.subarray(o, o + (words[w + 4] >>> 0));
+    }
+    const hl = words[w + 6] >>> 0;
     if (hl > 0) {
       const list = new Array(hl);
-      for (let j = 0; j < hl; j++) {
-        const h = hdrs[e.headersStart + j];
-        const n = h.name, hv = h.value;
-        list[j] = Object.freeze([text(arena.subarray(n.offset, n.offset + n.len)),
-          arena.subarray(hv.offset, hv.offset + hv.len)]);
+      for (let j = 0, h = (words[w + 5] >>> 0) * HEADER_WORDS; j < hl; j++, h += HEADER_WORDS) {
+        const no = hw[h] >>> 0, vo = hw[h + 2] >>> 0;
+        list[j] = Object.freeze([text(arena.subarray(no, no + (hw[h + 1] >>> 0))),
+          arena.subarray(vo, vo + (hw[h + 3] >>> 0))]);
       }
       r.headers = Object.freeze(list);
-    } else {
-      r.headers = EMPTY_HEADERS;
     }
-    const ts = e.timestampMs;
-    r.timestamp = isNone(ts) ? null : Number(ts);
-    const tp = e.topic;
-    r.topic = isNone(tp) ? null : text(arena.subarray(tp.offset, tp.offset + tp.len));
-    const p = e.partition;
-    r.partition = isNone(p) ? null : p;
-    r._src = e; r._batch = batch; r._key = r.key; r._value = r.value;
+    // Low word unsigned, high word signed: exact for every |timestamp| < 2^53.
+    if (flags & HAS_TIMESTAMP) r.timestamp = (words[w + 8] | 0) * TWO_POW_32 + (words[w + 7] >>> 0);
+    if (flags & HAS_TOPIC) {
+      const o = words[w + 9] >>> 0;
+      r.topic = text(arena.subarray(o, o + (words[w + 10] >>> 0)));
+    }
+    if (flags & HAS_PARTITION) r.partition = words[w + 11] | 0;
+    r._src = w; r._batch = batch; r._key = r.key; r._value = r.value;
     r._headers = r.headers; r._ts = r.timestamp; r._topic = r.topic; r._partition = r.partition;
     out[i] = r;
   }
@@ -187,10 +209,19 @@ export function reject(reason) { return { [REJECT]: String(reason) }; }
 /** An outcome marker: this input record may work later; the host retries it. */
 export function retry(reason) { return { [RETRY]: String(reason) }; }
 
+/** A Uint32Array holding the first `used` words of `words` and room for at least `need`. */
+function grow(words, used, need) {
+  let size = words.length * 2;
+  while (size < need) size *= 2;
+  const bigger = new Uint32Array(size);
+  bigger.set(words.subarray(0, used));
+  return bigger;
+}
+
 /**
- * Builds the output batch and one outcome per input, in input order.
+ * Builds the output batch and the outcome of each input, in input order.
  * `input` (optional) is the batch the records were decoded from: its arena and
- * spans are reused for unchanged fields.
+ * words are reused for unchanged fields.
  */
 export class BatchBuilder {
   constructor(input = null) {
@@ -199,33 +230,53 @@ export class BatchBuilder {
     this._used = false; // whether any span points into the input arena
     this._chunks = [];
     this._size = 0; // bytes appended after the base
-    this._headers = input === null ? [] : input.headers;
-    this._records = [];
-    this.outcomes = [];
+    const inputs = input === null ? 0 : input.records.length / RECORD_WORDS;
+    this._records = new Uint32Array(Math.max(16, inputs) * RECORD_WORDS);
+    this._rw = 0; // words used in _records
+    this._headers = new Uint32Array(Math.max(16 * HEADER_WORDS, input === null ? 0 : input.headers.length));
+    this._hw = 0; // words used in _headers
+    this._emitted = new Uint32Array(Math.max(16, inputs));
+    this._inputs = 0; // inputs accounted for: entries used in _emitted
+    this._failures = [];
   }
 
-  /** Adds one outcome: the given records (zero or more) were emitted for the next input. */
+  /** Accounts for the next input: the given records (zero or more) were emitted for it. */
   emit(...records) { return this.emitAll(records); }
 
   /** Same as emit, taking an array. An empty array filters the input out. */
   emitAll(records) {
-    const start = this._records.length;
     for (let i = 0; i < records.length; i++) this._push(records[i]);
-    this.outcomes.push({ tag: 'emit', val: { start, count: records.length } });
+    this._account(records.length);
     return this;
   }
 
-  /** Adds one outcome: the next input is rejected (the pipeline's error policy routes it). */
-  reject(reason) { this.outcomes.push({ tag: 'reject', val: String(reason) }); return this; }
+  /** Accounts for the next input: it is rejected (the pipeline's error policy routes it). */
+  reject(reason) {
+    this._failures.push({ input: this._inputs, kind: 'reject', reason: String(reason) });
+    this._account(0);
+    return this;
+  }
 
-  /** Adds one outcome: the next input should be retried later. */
-  retry(reason) { this.outcomes.push({ tag: 'retry', val: String(reason) }); return this; }
+  /** Accounts for the next input: it should be retried later. */
+  retry(reason) {
+    this._failures.push({ input: this._inputs, kind: 'retry', reason: String(reason) });
+    this._account(0);
+    return this;
+  }
 
-  /** Adds records to the output batch without an outcome (for sources). */
+  /** Adds records to the output batch without accounting for an input (for sources). */
   add(...records) { for (const r of records) this._push(r); return this; }
 
-  /** The WIT `transformed` value: { output: batch, outcomes }. */
-  finish() { return { output: this.batch(), outcomes: this.outcomes }; }
+  /**
+   * The WIT `transformed` value: { output: batch, emitted, failures }. With an
+   * input batch, throws unless every one of its records was accounted for.
+   */
+  finish() {
+    if (this._input !== null && this._inputs * RECORD_WORDS !== this._input.records.length) {
+      throw new TypeError(`${this._inputs} outcomes for ${this._input.records.length / RECORD_WORDS} input records`);
+    }
+    return { output: this.batch(), emitted: this._emitted.subarray(0, this._inputs), failures: this._failures };
+  }
 
   /** The WIT `batch` built so far. */
   batch() {
@@ -239,68 +290,166 @@ export class BatchBuilder {
       let pos = this._base.length;
       for (const c of this._chunks) { arena.set(c, pos); pos += c.length; }
     }
-    return { arena, headers: this._headers, records: this._records };
+    return { arena, records: this._records.subarray(0, this._rw), headers: this._headers.subarray(0, this._hw) };
   }
 
+  _account(count) {
+    if (this._inputs === this._emitted.length) this._emitted = grow(this._emitted, this._inputs, this._inputs + 1);
+    this._emitted[this._inputs++] = count;
+  }
+
+  /** Appends bytes after the base arena; returns their offset. */
   _append(bytesValue) {
     const offset = this._base.length + this._size;
     if (bytesValue.length > 0) {
       this._chunks.push(bytesValue);
       this._size += bytesValue.length;
     }
-    return { offset, len: bytesValue.length };
+    return offset;
   }
 
   _push(r) {
     if (r === null || typeof r !== 'object') throw new TypeError('an emitted record must be an object');
-    const src = (this._input !== null && r._batch === this._input) ? r._src : null;
+    const src = (this._input !== null && r._batch === this._input) ? r._src : -1;
     const key = isNone(r.key) ? null : r.key;
     const value = isNone(r.value) ? null : r.value;
     const headers = isNone(r.headers) ? EMPTY_HEADERS : r.headers;
     const topic = isNone(r.topic) ? null : r.topic;
     const ts = isNone(r.timestamp) ? null : r.timestamp;
     const part = isNone(r.partition) ? null : r.partition;
-    if (src !== null) {
-      this._used = true;
-      if (key === r._key && value === r._value && headers === r._headers && topic === r._topic &&
-          ts === r._ts && part === r._partition) {
-        // Untouched: its entry still points at the right bytes of the reused arena.
-        this._records.push(src);
-        return;
+    if (src >= 0) this._used = true;
+    // `words` is the input's record list: fields unchanged since decodeBatch copy
+    // their words from it. Absent fields leave their words 0 (the array is zeroed
+    // and never reused).
+    const words = src >= 0 ? this._input.records : null;
+    if (this._rw + RECORD_WORDS > this._records.length) {
+      this._records = grow(this._records, this._rw, this._rw + RECORD_WORDS);
+    }
+    const out = this._records;
+    const w = this._rw;
+    this._rw += RECORD_WORDS;
+    let flags = 0;
+    if (key !== null) {
+      flags |= HAS_KEY;
+      if (src >= 0 && key === r._key) {
+        out[w + 1] = words[src + 1]; out[w + 2] = words[src + 2];
+      } else {
+        const b = toBytes(key, 'key');
+        out[w + 1] = this._append(b); out[w + 2] = b.length;
       }
     }
-    const entry = {
-      key: key === null ? null : (src !== null && key === r._key ? src.key : this._append(toBytes(key, 'key'))),
-      value: value === null ? null : (src !== null && value === r._value ? src.value : this._append(toBytes(value, 'value'))),
-      headersStart: 0,
-      headersLen: 0,
-      timestampMs: ts === null ? null : (src !== null && ts === r._ts ? src.timestampMs : toS64(ts)),
-      topic: topic === null ? null : (src !== null && topic === r._topic ? src.topic : this._append(toBytes(topic, 'topic'))),
-      partition: part,
-    };
-    if (src !== null && headers === r._headers) {
-      entry.headersStart = src.headersStart;
-      entry.headersLen = src.headersLen;
+    if (value !== null) {
+      flags |= HAS_VALUE;
+      if (src >= 0 && value === r._value) {
+        out[w + 3] = words[src + 3]; out[w + 4] = words[src + 4];
+      } else {
+        const b = toBytes(value, 'value');
+        out[w + 3] = this._append(b); out[w + 4] = b.length;
+      }
+    }
+    // Headers are written in record order, so each record's headers follow those
+    // of the record before it, whether copied from the input or new. The first
+    // header index is the running count even for a record without headers.
+    out[w + 5] = this._hw / HEADER_WORDS;
+    if (src >= 0 && headers === r._headers) {
+      const count = words[src + 6] >>> 0;
+      if (count > 0) {
+        this._copyHeaders(this._input.headers, (words[src + 5] >>> 0) * HEADER_WORDS, count * HEADER_WORDS);
+        out[w + 6] = count;
+      }
     } else if (headers.length > 0) {
-      entry.headersStart = this._headers.length;
-      entry.headersLen = headers.length;
-      for (const h of headers) {
-        if (!Array.isArray(h) || h.length !== 2) throw new TypeError('a header must be [name, value]');
-        this._headers.push({ name: this._append(toBytes(h[0], 'header name')), value: this._append(toBytes(h[1], 'header value')) });
+      if (!Array.isArray(headers)) throw new TypeError('headers must be an array of [name, value]');
+      this._addHeaders(headers, src >= 0 ? r : null);
+      out[w + 6] = headers.length;
+    }
+    if (ts !== null) {
+      flags |= HAS_TIMESTAMP;
+      if (src >= 0 && ts === r._ts) {
+        out[w + 7] = words[src + 7]; out[w + 8] = words[src + 8];
+      } else {
+        setTimestamp(out, w + 7, ts);
       }
     }
-    this._records.push(entry);
+    if (topic !== null) {
+      flags |= HAS_TOPIC;
+      if (src >= 0 && topic === r._topic) {
+        out[w + 9] = words[src + 9]; out[w + 10] = words[src + 10];
+      } else {
+        const b = toBytes(topic, 'topic');
+        out[w + 9] = this._append(b); out[w + 10] = b.length;
+      }
+    }
+    if (part !== null) {
+      flags |= HAS_PARTITION;
+      if (!Number.isInteger(part) || part < -2147483648 || part > 2147483647) {
+        throw new TypeError('partition must be an integer from -2^31 to 2^31 - 1');
+      }
+      out[w + 11] = part; // a Uint32Array stores a negative s32 as its two's complement
+    }
+    out[w] = flags;
+  }
+
+  /** Copies `n` header words starting at `from` of the input's header list. */
+  _copyHeaders(hw, from, n) {
+    if (this._hw + n > this._headers.length) this._headers = grow(this._headers, this._hw, this._hw + n);
+    const out = this._headers;
+    let h = this._hw;
+    for (let i = from, end = from + n; i < end; i++) out[h++] = hw[i];
+    this._hw = h;
+  }
+
+  /**
+   * Appends the words of a new header list. A header that is the decoded header
+   * at the same position of `r` (a record of the input batch, or null), as in
+   * `[...r.headers, extra]`, keeps its words; any other appends its bytes.
+   */
+  _addHeaders(headers, r) {
+    const n = headers.length * HEADER_WORDS;
+    if (this._hw + n > this._headers.length) this._headers = grow(this._headers, this._hw, this._hw + n);
+    const out = this._headers;
+    const old = r === null ? EMPTY_HEADERS : r._headers;
+    const hw = r === null ? null : this._input.headers;
+    let from = r === null ? 0 : (this._input.records[r._src + 5] >>> 0) * HEADER_WORDS;
+    let h = this._hw;
+    for (let j = 0; j < headers.length; j++, h += HEADER_WORDS, from += HEADER_WORDS) {
+      const hd = headers[j];
+      if (j < old.length && hd === old[j]) {
+        out[h] = hw[from]; out[h + 1] = hw[from + 1]; out[h + 2] = hw[from + 2]; out[h + 3] = hw[from + 3];
+        continue;
+      }
+      if (!Array.isArray(hd) || hd.length !== 2) throw new TypeError('a header must be [name, value]');
+      const name = toBytes(hd[0], 'header name');
+      const value = toBytes(hd[1], 'header value');
+      out[h] = this._append(name); out[h + 1] = name.length;
+      out[h + 2] = this._append(value); out[h + 3] = value.length;
+    }
+    this._hw = h;
   }
 }
 
-// StarlingMonkey bindings want a BigInt for s64, QuickJS a Number.
-const S64_IS_BIGINT = HAS_CODEC;
+const S64_MIN = -(2n ** 63n);
+const S64_MAX = 2n ** 63n - 1n;
 
-function toS64(ts) {
-  if (typeof ts === 'bigint') return S64_IS_BIGINT ? ts : Number(ts);
+/**
+ * Writes timestamp `ts` (milliseconds: a BigInt, or anything Number() converts,
+ * truncated toward zero) as the low then high 32 bits of an s64 at `words[at]`,
+ * `words[at + 1]`.
+ */
+function setTimestamp(words, at, ts) {
+  if (typeof ts === 'bigint') {
+    if (ts < S64_MIN || ts > S64_MAX) throw new TypeError('timestamp must fit in a signed 64-bit integer');
+    const u = BigInt.asUintN(64, ts);
+    words[at] = Number(u & 0xffffffffn);
+    words[at + 1] = Number(u >> 32n);
+    return;
+  }
   const n = Math.trunc(Number(ts));
   if (!Number.isFinite(n)) throw new TypeError('timestamp must be a finite number');
-  return S64_IS_BIGINT ? BigInt(n) : n;
+  // floor, so that the low word is in [0, 2^32) for negative timestamps too
+  const high = Math.floor(n / TWO_POW_32);
+  if (high < -2147483648 || high > 2147483647) throw new TypeError('timestamp must fit in a signed 64-bit integer');
+  words[at] = n - high * TWO_POW_32;
+  words[at + 1] = high; // a Uint32Array stores a negative high word as its two's complement
 }
 
 /** Builds a WIT `batch` from plain records (for sources and tests). */

@@ -73,7 +73,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use sluice_plugin::transform::{run_batch, wire};
+    use sluice_plugin::transform::{Fate, fates, run_batch};
     use sluice_plugin::{Batch, BatchBuilder};
 
     fn open(pairs: &[(&str, &str)]) -> Result<Mask, ConfigError> {
@@ -145,11 +145,10 @@ mod tests {
             &values(&[Some("[1]"), Some("nope"), Some(r#"{"email":1}"#)]),
         )
         .unwrap();
-        let reasons: Vec<_> = done
-            .outcomes
-            .iter()
-            .map(|o| match o {
-                wire::Outcome::Reject(r) => r.clone(),
+        let reasons: Vec<_> = fates(&done)
+            .into_iter()
+            .map(|f| match f {
+                Fate::Rejected(r) => r,
                 other => format!("{other:?}"),
             })
             .collect();

@@ -44,7 +44,7 @@ mod tests {
         let input = input.finish();
         let done = run_batch(&mut Passthrough, &input).unwrap();
         assert_eq!(done.output, input);
-        assert_eq!(done.outcomes.len(), 2);
+        assert_eq!(done.emitted, vec![1, 1]);
     }
 
     #[test]

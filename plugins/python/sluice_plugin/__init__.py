@@ -1,8 +1,9 @@
 """Sluice plugin helper for Python transforms (componentize-py).
 
-A batch crosses the WebAssembly boundary as one byte arena plus small span entries
-(see wit/types.wit). This package hides that layout: plugin code sees plain
-`Record`s and returns records, `reject(...)` or `retry(...)` per input.
+A batch crosses the WebAssembly boundary as one byte arena plus two flat lists of
+u32 words that point into it (see wit/types.wit). This package hides that layout:
+plugin code sees plain `Record`s and returns records, `reject(...)` or `retry(...)`
+per input.
 
 Write a plugin module like this and build it with build.sh::
 

@@ -1,11 +1,16 @@
-"""Plain records <-> the WIT `batch` (one byte arena + span entries).
+"""Plain records <-> the WIT `batch` (one byte arena + two flat lists of u32 words).
 
-Speed: decoding makes one small object per record; encoding reuses the input arena,
-so a record emitted unchanged costs one list append, and a changed record appends
-only its new bytes.
+Layout (wit/types.wit): `records` holds RECORD_WORDS words per record (presence
+flags, key and value spans, header range, timestamp low and high words, topic span,
+partition); `headers` holds HEADER_WORDS words per header (name span, value span).
+
+Speed: decoding makes one small object per record; encoding reuses the input arena
+and header words, so a record emitted unchanged costs one copy of its 12 words, and
+a changed record appends only its new bytes. A result costs one int per input in
+`emitted`; only rejected or retried inputs get a `failures` entry.
 """
 
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Iterable, List, Optional, Sequence, Tuple, Union
 
 from componentize_py_types import Err
 from wit_world.exports import transformer as _t
@@ -15,6 +20,18 @@ Header = Tuple[str, bytes]
 
 _EMPTY: Tuple[Header, ...] = ()
 
+RECORD_WORDS = 12
+"""Words per record in `batch.records`."""
+HEADER_WORDS = 4
+"""Words per header in `batch.headers`."""
+
+# Presence bits of a record's word 0.
+_KEY = 1
+_VALUE = 1 << 1
+_TIMESTAMP = 1 << 2
+_TOPIC = 1 << 3
+_PARTITION = 1 << 4
+
 
 class Record:
     """A plain Kafka record.
@@ -22,10 +39,13 @@ class Record:
     key, value: bytes or None (a None value is a tombstone).
     headers: tuple of (name: str, value: bytes) pairs, in order (repeats allowed).
         Assign a new tuple or list to change them.
-    timestamp: milliseconds since the Unix epoch (int) or None.
+    timestamp: milliseconds since the Unix epoch (int, may be negative) or None.
     topic: str or None (overrides the sink topic); partition: int or None.
     """
 
+    # _src: index of the record's first word in its batch's `records` list (None
+    # for a record made here); _key .. _partition: the decoded fields, to tell
+    # which ones the plugin changed.
     __slots__ = (
         "key", "value", "headers", "timestamp", "topic", "partition",
         "_src", "_batch", "_key", "_value", "_headers", "_ts", "_topic", "_partition",
@@ -66,33 +86,40 @@ class Record:
 def decode_batch(batch: _types.Batch) -> List[Record]:
     """Turns a WIT `batch` into plain records, in order."""
     arena = batch.arena
-    hdrs = batch.headers
+    hw = batch.headers
     out = []
+    append = out.append
     new = Record.__new__
-    for e in batch.records:
+    src = 0
+    w = iter(batch.records)
+    # One 12-tuple per record: flags, key offset/len, value offset/len, first header
+    # and header count, timestamp low/high, topic offset/len, partition.
+    for f, ko, kl, vo, vl, hs, hn, tl, th, to, tn, p in zip(w, w, w, w, w, w, w, w, w, w, w, w):
         r = new(Record)
-        k = e.key
-        v = e.value
-        r.key = r._key = None if k is None else arena[k.offset:k.offset + k.len]
-        r.value = r._value = None if v is None else arena[v.offset:v.offset + v.len]
-        n = e.headers_len
-        if n:
-            s = e.headers_start
-            hs = []
-            for h in hdrs[s:s + n]:
-                hn, hv = h.name, h.value
-                hs.append((arena[hn.offset:hn.offset + hn.len].decode("utf-8"),
-                           arena[hv.offset:hv.offset + hv.len]))
-            r.headers = r._headers = tuple(hs)
+        r.key = r._key = arena[ko:ko + kl] if f & _KEY else None
+        r.value = r._value = arena[vo:vo + vl] if f & _VALUE else None
+        if hn:
+            h = iter(hw[hs * HEADER_WORDS:(hs + hn) * HEADER_WORDS])
+            r.headers = r._headers = tuple([
+                (arena[no:no + nl].decode("utf-8"), arena[ho:ho + hl])
+                for no, nl, ho, hl in zip(h, h, h, h)
+            ])
         else:
             r.headers = r._headers = _EMPTY
-        r.timestamp = r._ts = e.timestamp_ms
-        tp = e.topic
-        r.topic = r._topic = None if tp is None else arena[tp.offset:tp.offset + tp.len].decode("utf-8")
-        r.partition = r._partition = e.partition
-        r._src = e
+        if f & _TIMESTAMP:
+            t = th << 32 | tl
+            r.timestamp = r._ts = t - (1 << 64) if th & 0x80000000 else t
+        else:
+            r.timestamp = r._ts = None
+        r.topic = r._topic = arena[to:to + tn].decode("utf-8") if f & _TOPIC else None
+        if f & _PARTITION:
+            r.partition = r._partition = p - (1 << 32) if p & 0x80000000 else p
+        else:
+            r.partition = r._partition = None
+        r._src = src
         r._batch = batch
-        out.append(r)
+        src += RECORD_WORDS
+        append(r)
     return out
 
 
@@ -106,99 +133,186 @@ def _as_bytes(v: Union[bytes, bytearray, memoryview, str], what: str) -> bytes:
     raise TypeError(f"{what} must be bytes, str or None")
 
 
+def _as_text(v: Union[str, bytes, bytearray, memoryview], what: str) -> bytes:
+    """The UTF-8 bytes of a header name or topic; bytes must already be UTF-8."""
+    if isinstance(v, str):
+        return v.encode("utf-8")
+    b = _as_bytes(v, what)
+    try:
+        b.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{what} is not UTF-8") from None
+    return b
+
+
 class BatchBuilder:
-    """Builds an output batch and one outcome per input, in input order.
+    """Builds an output batch and the result of each input, in input order.
 
     `input` (optional) is the batch the records were decoded from: its arena and
-    entries are reused for every field a record did not change.
+    words are reused for every field a record did not change.
+
+    `emitted` holds one count per input so far; `failures` one WIT `failure` per
+    rejected or retried input.
     """
 
-    __slots__ = ("_input", "_base", "_used", "_chunks", "_size", "_headers", "_records", "outcomes")
+    __slots__ = ("_input", "_base", "_in_words", "_chunks", "_size", "_nheaders", "_hwords", "_hend",
+                 "_words", "emitted", "failures")
 
     def __init__(self, input: Optional[_types.Batch] = None) -> None:
         self._input = input
         self._base = b"" if input is None else input.arena
-        self._used = False
+        self._in_words: List[int] = [] if input is None else input.records
         self._chunks: List[bytes] = []
         self._size = len(self._base)
-        self._headers = [] if input is None else input.headers
-        self._records: List[_types.KafkaRecord] = []
-        self.outcomes: List[_t.Outcome] = []
+        # The output header list is the input's followed by _hwords; _nheaders counts
+        # both. Records must use it in record order: _hend is where the headers of the
+        # last record with any end, and a reused range that starts before it is copied.
+        self._nheaders = 0 if input is None else len(input.headers) // HEADER_WORDS
+        self._hwords: List[int] = []
+        self._hend = 0
+        self._words: List[int] = []
+        self.emitted: List[int] = []
+        self.failures: List[_t.Failure] = []
 
     def emit(self, *records: Record) -> "BatchBuilder":
-        """Adds one outcome: these records (zero or more) came from the next input."""
+        """Adds one result: these records (zero or more) came from the next input."""
         return self.emit_all(records)
 
     def emit_all(self, records: Iterable[Record]) -> "BatchBuilder":
         """Same as emit, taking an iterable. An empty one filters the input out."""
-        start = len(self._records)
+        words = self._words
+        start = len(words)
         push = self._push
         for r in records:
             push(r)
-        self.outcomes.append(_t.Outcome_Emit(_t.Emitted(start, len(self._records) - start)))
+        self.emitted.append((len(words) - start) // RECORD_WORDS)
         return self
 
     def reject(self, reason: str) -> "BatchBuilder":
-        """Adds one outcome: the next input is bad for good (the error policy routes it)."""
-        self.outcomes.append(_t.Outcome_Reject(str(reason)))
+        """Adds one result: the next input is bad for good (the error policy routes it)."""
+        self.failures.append(_t.Failure(len(self.emitted), _t.FailureKind.REJECT, str(reason)))
+        self.emitted.append(0)
         return self
 
     def retry(self, reason: str) -> "BatchBuilder":
-        """Adds one outcome: the next input may work later; the host retries it."""
-        self.outcomes.append(_t.Outcome_Retry(str(reason)))
+        """Adds one result: the next input may work later; the host retries it."""
+        self.failures.append(_t.Failure(len(self.emitted), _t.FailureKind.RETRY, str(reason)))
+        self.emitted.append(0)
         return self
 
     def add(self, *records: Record) -> "BatchBuilder":
-        """Adds records without an outcome (for sources)."""
+        """Adds records without a result (for sources)."""
         for r in records:
             self._push(r)
         return self
 
     def batch(self) -> _types.Batch:
         """The WIT `batch` built so far."""
-        if self._chunks:
-            arena = b"".join([self._base if self._used else bytes(len(self._base))] + self._chunks)
+        words = self._words
+        if not words:
+            return _types.Batch(arena=b"", records=[], headers=[])
+        # Reused spans point into the input arena and header list, new ones after them.
+        arena = b"".join([self._base, *self._chunks]) if self._chunks else self._base
+        inp = self._input
+        if inp is None:
+            headers = self._hwords
         else:
-            arena = self._base if self._used else b""
-        return _types.Batch(arena, self._headers, self._records)
+            headers = inp.headers + self._hwords if self._hwords else inp.headers
+        return _types.Batch(arena=arena, records=words, headers=headers)
 
     def finish(self) -> _t.Transformed:
         """The WIT `transformed` value."""
-        return _t.Transformed(self.batch(), self.outcomes)
+        return _t.Transformed(self.batch(), self.emitted, self.failures)
 
-    def _span(self, data: bytes) -> _types.Span:
+    def _span(self, data: bytes) -> Tuple[int, int]:
         off = self._size
-        if data:
+        n = len(data)
+        if n:
             self._chunks.append(data)
-            self._size += len(data)
-        return _types.Span(off, len(data))
+            self._size = off + n
+        return off, n
 
     def _push(self, r: Record) -> None:
-        src = r._src if (r._batch is self._input and self._input is not None) else None
+        inp = self._input
+        src = r._src if (inp is not None and r._batch is inp) else None
         key, value, headers, ts, topic, part = r.key, r.value, r.headers, r.timestamp, r.topic, r.partition
-        if src is not None:
-            self._used = True
-            if (key is r._key and value is r._value and headers is r._headers and ts == r._ts
-                    and topic is r._topic and part == r._partition):
-                self._records.append(src)  # untouched: its spans are still right
+        w = self._in_words
+        if src is not None and (key is r._key and value is r._value and headers is r._headers
+                                and ts == r._ts and topic is r._topic and part == r._partition):
+            hn = w[src + 6]
+            if not hn or w[src + 5] >= self._hend:
+                # Untouched and its headers in order: its words are still right.
+                if hn:
+                    self._hend = w[src + 5] + hn
+                self._words += w[src:src + RECORD_WORDS]
                 return
         span = self._span
-        ks = None if key is None else (src.key if src is not None and key is r._key else span(_as_bytes(key, "key")))
-        vs = None if value is None else (
-            src.value if src is not None and value is r._value else span(_as_bytes(value, "value")))
-        ts_ = None if topic is None else (
-            src.topic if src is not None and topic is r._topic else span(_as_bytes(topic, "topic")))
-        if src is not None and headers is r._headers:
-            hstart, hlen = src.headers_start, src.headers_len
-        elif headers:
-            hstart, hlen = len(self._headers), len(headers)
-            for name, hv in headers:
-                self._headers.append(_types.Header(span(_as_bytes(name, "header name")),
-                                                   span(_as_bytes(hv, "header value"))))
+        flags = 0
+        if key is None:
+            ko = kl = 0
         else:
-            hstart, hlen = 0, 0
-        self._records.append(_types.KafkaRecord(
-            ks, vs, hstart, hlen, None if ts is None else int(ts), ts_, None if part is None else int(part)))
+            flags = _KEY
+            if src is not None and key is r._key:
+                ko, kl = w[src + 1], w[src + 2]
+            else:
+                ko, kl = span(_as_bytes(key, "key"))
+        if value is None:
+            vo = vl = 0
+        else:
+            flags |= _VALUE
+            if src is not None and value is r._value:
+                vo, vl = w[src + 3], w[src + 4]
+            else:
+                vo, vl = span(_as_bytes(value, "value"))
+        if src is not None and headers is r._headers:
+            hs, hn = w[src + 5], w[src + 6]
+            if hn:
+                if hs < self._hend:
+                    # Emitted again, or after a record whose headers were appended:
+                    # copy the header words to keep record order.
+                    j = hs * HEADER_WORDS
+                    self._hwords += self._input.headers[j:j + hn * HEADER_WORDS]
+                    hs = self._nheaders
+                    self._nheaders = hs + hn
+                self._hend = hs + hn
+        elif headers:
+            hs = self._nheaders
+            hw = self._hwords
+            hn = 0
+            for name, hv in headers:
+                no, nl = span(_as_text(name, "header name"))
+                ho, hl = span(_as_bytes(hv, "header value"))
+                hw += (no, nl, ho, hl)
+                hn += 1
+            if hn:
+                self._nheaders = self._hend = hs + hn
+        else:
+            hs = hn = 0
+        if ts is None:
+            tl = th = 0
+        else:
+            flags |= _TIMESTAMP
+            t = int(ts)
+            if not -(1 << 63) <= t < 1 << 63:
+                raise ValueError(f"timestamp {t} is outside the signed 64-bit range")
+            tl, th = t & 0xFFFFFFFF, (t >> 32) & 0xFFFFFFFF
+        if topic is None:
+            to = tn = 0
+        else:
+            flags |= _TOPIC
+            if src is not None and topic is r._topic:
+                to, tn = w[src + 9], w[src + 10]
+            else:
+                to, tn = span(_as_text(topic, "topic"))
+        if part is None:
+            p = 0
+        else:
+            flags |= _PARTITION
+            p = int(part)
+            if not -(1 << 31) <= p < 1 << 31:
+                raise ValueError(f"partition {p} is outside the signed 32-bit range")
+            p &= 0xFFFFFFFF
+        self._words += (flags, ko, kl, vo, vl, hs, hn, tl, th, to, tn, p)
 
 
 def encode_batch(records: Iterable[Record]) -> _types.Batch:
@@ -324,21 +438,22 @@ def define_transformer(
             try:
                 b = BatchBuilder(input)
                 push = b._push
-                outcomes = b.outcomes
-                Emit, Emitted = _t.Outcome_Emit, _t.Emitted
-                recs = b._records
+                count = b.emitted.append
+                fail = b.failures.append
+                Failure, REJECT, RETRY = _t.Failure, _t.FailureKind.REJECT, _t.FailureKind.RETRY
                 for i, r in enumerate(decode_batch(input)):
                     res = transform(r)
                     if isinstance(res, Record):
-                        start = len(recs)
                         push(res)
-                        outcomes.append(Emit(Emitted(start, 1)))
+                        count(1)
                     elif res is None:
-                        outcomes.append(Emit(Emitted(len(recs), 0)))
+                        count(0)
                     elif isinstance(res, _Reject):
-                        outcomes.append(_t.Outcome_Reject(res.reason))
+                        fail(Failure(i, REJECT, res.reason))
+                        count(0)
                     elif isinstance(res, _Retry):
-                        outcomes.append(_t.Outcome_Retry(res.reason))
+                        fail(Failure(i, RETRY, res.reason))
+                        count(0)
                     else:
                         b.emit_all(res)
                 return b.finish()

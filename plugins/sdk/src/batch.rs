@@ -1,64 +1,25 @@
 //! Batches as the WIT contract carries them, and the plain-record views over them.
 //!
-//! A [`Batch`] is one byte arena plus two lists of fixed-size entries that point
-//! into it (`sluice:plugin/types`). That shape makes crossing the WebAssembly
-//! boundary cost three allocations per batch instead of several per record, but
-//! nobody wants to write a plugin against spans. This module turns it into plain
-//! records both ways:
+//! A [`Batch`] is one byte arena plus two flat lists of `u32` words that point
+//! into it (`sluice:plugin/types`): [`RECORD_WORDS`] words per record and
+//! [`HEADER_WORDS`] per header. That shape crosses the WebAssembly boundary as
+//! three block copies per batch, but nobody wants to write a plugin against
+//! words. This module turns it into plain records both ways:
 //!
-//! - reading: [`Batch::records`] checks every span once, then yields
+//! - reading: [`Batch::records`] checks every entry once, then yields
 //!   [`RecordRef`]s that borrow the arena (no copy, no allocation);
 //! - writing: [`BatchBuilder`] appends records into a fresh arena and produces
 //!   the `Batch` to return; [`BatchBuilder::push_ref`] copies a record through.
+//!
+//! [`KafkaRecord`] and [`Header`] are the decoded form of one entry.
 //!
 //! Nothing here depends on WebAssembly, so it is unit-tested natively.
 
 use std::fmt;
 use std::io;
 
-/// A byte range inside a batch's arena: `arena[offset .. offset + len]`.
-///
-/// Mirrors WIT `types.span`; the generated bindings use this type directly.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Span {
-    /// Index of the first byte in the arena.
-    pub offset: u32,
-    /// Number of bytes.
-    pub len: u32,
-}
-
-/// One Kafka record header, as two spans (WIT `types.header`).
-///
-/// `#[repr(C)]` with the same layout as the canonical ABI, so a batch's header
-/// list crosses the boundary without a per-element copy.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Header {
-    /// Header name, UTF-8.
-    pub name: Span,
-    /// Header value bytes.
-    pub value: Span,
-}
-
-/// One Kafka record as spans into its batch's arena (WIT `types.kafka-record`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct KafkaRecord {
-    /// Record key; `None` is a null key.
-    pub key: Option<Span>,
-    /// Record value; `None` is a null value (a tombstone).
-    pub value: Option<Span>,
-    /// Index of this record's first header in [`Batch::headers`].
-    pub headers_start: u32,
-    /// Number of headers, stored contiguously from `headers_start`.
-    pub headers_len: u32,
-    /// Milliseconds since the Unix epoch; `None` lets Kafka set it.
-    pub timestamp_ms: Option<i64>,
-    /// Overrides the pipeline's sink topic (UTF-8).
-    pub topic: Option<Span>,
-    /// Overrides the partitioner's choice.
-    pub partition: Option<i32>,
-}
+use crate::layout::flag;
+pub use crate::layout::{HEADER_WORDS, Header, KafkaRecord, RECORD_WORDS, Span};
 
 /// A batch of records sharing one byte arena (WIT `types.batch`).
 ///
@@ -67,10 +28,10 @@ pub struct KafkaRecord {
 pub struct Batch {
     /// The bytes of every key, value, header name and value, and topic.
     pub arena: Vec<u8>,
-    /// Headers of all records, grouped per record in record order.
-    pub headers: Vec<Header>,
-    /// The records, in order.
-    pub records: Vec<KafkaRecord>,
+    /// [`RECORD_WORDS`] words per record, in order (see [`KafkaRecord::encode`]).
+    pub records: Vec<u32>,
+    /// [`HEADER_WORDS`] words per header, grouped per record in record order.
+    pub headers: Vec<u32>,
 }
 
 /// A batch whose entries point outside its arena or header list, or whose
@@ -92,17 +53,50 @@ impl fmt::Display for BatchError {
 impl std::error::Error for BatchError {}
 
 impl Batch {
+    /// A batch from decoded entries (tests, and plugins that lay out their
+    /// own arena).
+    pub fn from_entries(arena: Vec<u8>, headers: &[Header], records: &[KafkaRecord]) -> Batch {
+        Batch {
+            arena,
+            records: records.iter().flat_map(KafkaRecord::encode).collect(),
+            headers: headers.iter().flat_map(Header::encode).collect(),
+        }
+    }
+
     /// Number of records.
     pub fn len(&self) -> usize {
-        self.records.len()
+        self.records.len() / RECORD_WORDS
     }
 
     /// True when the batch holds no record.
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.records.len() < RECORD_WORDS
     }
 
-    /// Checks every span once, then returns the records as plain views.
+    /// Number of headers of all records.
+    pub fn header_count(&self) -> usize {
+        self.headers.len() / HEADER_WORDS
+    }
+
+    /// The decoded record entries, in order.
+    pub fn entries(&self) -> impl ExactSizeIterator<Item = KafkaRecord> + '_ {
+        self.records
+            .as_chunks::<RECORD_WORDS>()
+            .0
+            .iter()
+            .map(KafkaRecord::decode)
+    }
+
+    /// The decoded header entries of all records, in order.
+    pub fn header_entries(&self) -> impl ExactSizeIterator<Item = Header> + '_ {
+        self.headers
+            .as_chunks::<HEADER_WORDS>()
+            .0
+            .iter()
+            .map(Header::decode)
+    }
+
+    /// Checks every entry once, then returns the records as plain views.
     ///
     /// After this check the views never fail and never copy.
     pub fn records(&self) -> Result<Records<'_>, BatchError> {
@@ -110,31 +104,41 @@ impl Batch {
         Ok(Records {
             arena: &self.arena,
             headers: &self.headers,
-            entries: self.records.iter(),
+            entries: self.records.as_chunks::<RECORD_WORDS>().0.iter(),
         })
     }
 
-    /// Checks that every span lies inside the arena, every header range inside
-    /// the header list, and that header names and topics are UTF-8.
+    /// Checks that the word lists hold whole entries with known flags, every
+    /// span lies inside the arena, every header range inside the header list,
+    /// and that header names and topics are UTF-8.
     pub fn validate(&self) -> Result<(), BatchError> {
         // Hot path: plain boolean checks, no error built. Each header entry is
         // checked once, whatever record it belongs to.
         let arena_len = self.arena.len() as u64;
-        let headers_ok = self.headers.iter().all(|h| {
+        let header_count = self.header_count() as u64;
+        let whole = self.records.len().is_multiple_of(RECORD_WORDS)
+            && self.headers.len().is_multiple_of(HEADER_WORDS);
+        let headers_ok = self.header_entries().all(|h| {
             span_ok(h.name, arena_len)
                 && span_ok(h.value, arena_len)
                 && is_utf8(slice(&self.arena, h.name))
         });
-        let records_ok = self.records.iter().all(|rec| {
-            rec.key.is_none_or(|s| span_ok(s, arena_len))
-                && rec.value.is_none_or(|s| span_ok(s, arena_len))
-                && rec
-                    .topic
-                    .is_none_or(|s| span_ok(s, arena_len) && is_utf8(slice(&self.arena, s)))
-                && u64::from(rec.headers_start) + u64::from(rec.headers_len)
-                    <= self.headers.len() as u64
-        });
-        if headers_ok && records_ok {
+        let records_ok = self
+            .records
+            .as_chunks::<RECORD_WORDS>()
+            .0
+            .iter()
+            .all(|words| {
+                let rec = KafkaRecord::decode(words);
+                words[0] & !flag::ALL == 0
+                    && rec.key.is_none_or(|s| span_ok(s, arena_len))
+                    && rec.value.is_none_or(|s| span_ok(s, arena_len))
+                    && rec
+                        .topic
+                        .is_none_or(|s| span_ok(s, arena_len) && is_utf8(slice(&self.arena, s)))
+                    && u64::from(rec.headers_start) + u64::from(rec.headers_len) <= header_count
+            });
+        if whole && headers_ok && records_ok {
             Ok(())
         } else {
             Err(self.explain())
@@ -144,6 +148,25 @@ impl Batch {
     /// Finds and describes the first problem (cold path of [`Batch::validate`]).
     #[cold]
     fn explain(&self) -> BatchError {
+        if !self.records.len().is_multiple_of(RECORD_WORDS) {
+            return BatchError {
+                record: self.len(),
+                problem: format!(
+                    "the record list holds {} words, not a multiple of {RECORD_WORDS}",
+                    self.records.len()
+                ),
+            };
+        }
+        if !self.headers.len().is_multiple_of(HEADER_WORDS) {
+            return BatchError {
+                record: 0,
+                problem: format!(
+                    "the header list holds {} words, not a multiple of {HEADER_WORDS}",
+                    self.headers.len()
+                ),
+            };
+        }
+        let headers: Vec<Header> = self.header_entries().collect();
         let arena_len = self.arena.len() as u64;
         let span_problem = |what: &str, span: Span| {
             let end = u64::from(span.offset) + u64::from(span.len);
@@ -154,7 +177,20 @@ impl Batch {
                 )
             })
         };
-        for (index, rec) in self.records.iter().enumerate() {
+        for (index, words) in self
+            .records
+            .as_chunks::<RECORD_WORDS>()
+            .0
+            .iter()
+            .enumerate()
+        {
+            if words[0] & !flag::ALL != 0 {
+                return BatchError {
+                    record: index,
+                    problem: format!("unknown flag bits {:#x}", words[0] & !flag::ALL),
+                };
+            }
+            let rec = KafkaRecord::decode(words);
             let fields = [("key", rec.key), ("value", rec.value), ("topic", rec.topic)];
             for (what, span) in fields {
                 if let Some(problem) = span.and_then(|s| span_problem(what, s)) {
@@ -174,13 +210,13 @@ impl Batch {
             }
             let start = rec.headers_start as usize;
             let end = start.saturating_add(rec.headers_len as usize);
-            let Some(headers) = self.headers.get(start..end) else {
+            let Some(headers) = headers.get(start..end) else {
                 return BatchError {
                     record: index,
                     problem: format!(
                         "headers {start}+{} exceed the {} headers of the batch",
                         rec.headers_len,
-                        self.headers.len()
+                        headers.len()
                     ),
                 };
             };
@@ -201,7 +237,7 @@ impl Batch {
         }
         // Only headers that no record refers to are left.
         BatchError {
-            record: self.records.len(),
+            record: self.len(),
             problem: "a header entry outside every record points outside the arena \
                       or has a name that is not UTF-8"
                 .to_owned(),
@@ -240,8 +276,8 @@ fn text(arena: &[u8], span: Span) -> &str {
 #[derive(Clone, Debug)]
 pub struct Records<'a> {
     arena: &'a [u8],
-    headers: &'a [Header],
-    entries: std::slice::Iter<'a, KafkaRecord>,
+    headers: &'a [u32],
+    entries: std::slice::Iter<'a, [u32; RECORD_WORDS]>,
 }
 
 impl<'a> Iterator for Records<'a> {
@@ -249,11 +285,12 @@ impl<'a> Iterator for Records<'a> {
 
     #[inline]
     fn next(&mut self) -> Option<RecordRef<'a>> {
-        let entry = self.entries.next()?;
+        let words = self.entries.next()?;
         Some(RecordRef {
             arena: self.arena,
             headers: self.headers,
-            entry,
+            entry: KafkaRecord::decode(words),
+            words,
         })
     }
 
@@ -270,8 +307,9 @@ impl ExactSizeIterator for Records<'_> {}
 #[derive(Clone, Copy)]
 pub struct RecordRef<'a> {
     arena: &'a [u8],
-    headers: &'a [Header],
-    entry: &'a KafkaRecord,
+    headers: &'a [u32],
+    entry: KafkaRecord,
+    words: &'a [u32; RECORD_WORDS],
 }
 
 impl<'a> RecordRef<'a> {
@@ -292,7 +330,7 @@ impl<'a> RecordRef<'a> {
     pub fn headers(&self) -> Headers<'a> {
         Headers {
             arena: self.arena,
-            entries: self.header_entries().iter(),
+            entries: self.header_words().as_chunks::<HEADER_WORDS>().0.iter(),
         }
     }
 
@@ -322,17 +360,17 @@ impl<'a> RecordRef<'a> {
         self.entry.partition
     }
 
-    /// The underlying WIT entry (spans into the arena).
-    pub fn entry(&self) -> &'a KafkaRecord {
+    /// The decoded entry (spans into the arena).
+    pub fn entry(&self) -> KafkaRecord {
         self.entry
     }
 
+    /// This record's header entries, as words.
     #[inline]
-    fn header_entries(&self) -> &'a [Header] {
-        let start = self.entry.headers_start as usize;
-        self.headers
-            .get(start..start + self.entry.headers_len as usize)
-            .unwrap_or_default()
+    fn header_words(&self) -> &'a [u32] {
+        let start = self.entry.headers_start as usize * HEADER_WORDS;
+        let len = self.entry.headers_len as usize * HEADER_WORDS;
+        self.headers.get(start..start + len).unwrap_or_default()
     }
 }
 
@@ -368,7 +406,7 @@ impl fmt::Debug for RecordRef<'_> {
 #[derive(Clone, Debug)]
 pub struct Headers<'a> {
     arena: &'a [u8],
-    entries: std::slice::Iter<'a, Header>,
+    entries: std::slice::Iter<'a, [u32; HEADER_WORDS]>,
 }
 
 impl<'a> Iterator for Headers<'a> {
@@ -376,7 +414,7 @@ impl<'a> Iterator for Headers<'a> {
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        let h = self.entries.next()?;
+        let h = Header::decode(self.entries.next()?);
         Some((text(self.arena, h.name), slice(self.arena, h.value)))
     }
 
@@ -387,7 +425,7 @@ impl<'a> Iterator for Headers<'a> {
 
 impl DoubleEndedIterator for Headers<'_> {
     fn next_back(&mut self) -> Option<Self::Item> {
-        let h = self.entries.next_back()?;
+        let h = Header::decode(self.entries.next_back()?);
         Some((text(self.arena, h.name), slice(self.arena, h.value)))
     }
 }
@@ -422,7 +460,11 @@ fn to_u32(n: usize) -> u32 {
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct BatchBuilder {
-    batch: Batch,
+    arena: Vec<u8>,
+    /// Header entries, [`HEADER_WORDS`] words each.
+    headers: Vec<u32>,
+    /// Record entries, [`RECORD_WORDS`] words each.
+    records: Vec<u32>,
 }
 
 /// Where a builder stood, to roll back a record's partial output.
@@ -443,98 +485,107 @@ impl BatchBuilder {
     /// `arena_bytes` bytes, so that filling it does not reallocate.
     pub fn with_capacity(records: usize, headers: usize, arena_bytes: usize) -> Self {
         BatchBuilder {
-            batch: Batch {
-                arena: Vec::with_capacity(arena_bytes),
-                headers: Vec::with_capacity(headers),
-                records: Vec::with_capacity(records),
-            },
+            arena: Vec::with_capacity(arena_bytes),
+            headers: Vec::with_capacity(headers * HEADER_WORDS),
+            records: Vec::with_capacity(records * RECORD_WORDS),
         }
     }
 
     /// Number of records appended so far.
     pub fn len(&self) -> usize {
-        self.batch.records.len()
+        self.records.len() / RECORD_WORDS
     }
 
     /// True when no record was appended.
     pub fn is_empty(&self) -> bool {
-        self.batch.records.is_empty()
+        self.records.is_empty()
     }
 
     /// Bytes used in the arena so far (to cap a batch by size).
     pub fn arena_len(&self) -> usize {
-        self.batch.arena.len()
+        self.arena.len()
     }
 
     /// Appends an empty record (null key, null value, no header, no
     /// timestamp, no override) and returns a builder to fill it in.
     pub fn push(&mut self) -> RecordBuilder<'_> {
-        let headers_start = to_u32(self.batch.headers.len());
-        self.batch.records.push(KafkaRecord {
-            headers_start,
-            ..KafkaRecord::default()
-        });
+        let mut words = [0; RECORD_WORDS];
+        words[5] = to_u32(self.headers.len() / HEADER_WORDS);
+        self.records.extend_from_slice(&words);
         RecordBuilder { batch: self }
     }
 
     /// Appends an exact copy of `record` (key, value, headers, timestamp,
     /// overrides). The returned builder can still change fields or add headers.
     pub fn push_ref(&mut self, record: &RecordRef<'_>) -> RecordBuilder<'_> {
-        let entry = record.entry;
-        let headers = record.header_entries();
+        let w = record.words;
+        let flags = w[0];
+        let header_entries = record.header_words().as_chunks::<HEADER_WORDS>().0;
+        /// Word index of each optional span's offset, with its presence bit.
+        const SPANS: [(u32, usize); 3] = [(flag::KEY, 1), (flag::VALUE, 3), (flag::TOPIC, 9)];
 
         // Fast path: a record's bytes usually sit together in its arena (hosts
         // and this builder write key, value, headers, topic one after the
-        // other). Then one copy of that region plus rebased spans does it.
+        // other). Then one copy of that region plus shifted offsets does it,
+        // working on the words directly.
         let (mut lo, mut hi, mut total) = (u64::MAX, 0u64, 0u64);
-        let mut see = |span: Span| {
-            lo = lo.min(u64::from(span.offset));
-            hi = hi.max(u64::from(span.offset) + u64::from(span.len));
-            total += u64::from(span.len);
+        let mut see = |offset: u32, len: u32| {
+            lo = lo.min(u64::from(offset));
+            hi = hi.max(u64::from(offset) + u64::from(len));
+            total += u64::from(len);
         };
-        entry.key.into_iter().for_each(&mut see);
-        entry.value.into_iter().for_each(&mut see);
-        entry.topic.into_iter().for_each(&mut see);
-        for h in headers {
-            see(h.name);
-            see(h.value);
+        for (bit, at) in SPANS {
+            if flags & bit != 0 {
+                see(w[at], w[at + 1]);
+            }
+        }
+        for h in header_entries {
+            see(h[0], h[1]);
+            see(h[2], h[3]);
         }
         /// Gap bytes worth copying to save one copy call per field.
         const SLACK: u64 = 64;
         if lo == u64::MAX || hi - lo <= total + SLACK {
-            let out = &mut self.batch;
-            let base = out.arena.len() as u64;
+            let base = self.arena.len() as u64;
             if lo != u64::MAX {
                 let region = record
                     .arena
                     .get(lo as usize..hi as usize)
                     .unwrap_or_default();
-                out.arena.extend_from_slice(region);
+                self.arena.extend_from_slice(region);
             }
-            let rebase = |span: Span| Span {
-                offset: to_u32((base + u64::from(span.offset) - lo) as usize),
-                len: span.len,
-            };
-            let headers_start = to_u32(out.headers.len());
-            out.headers.extend(headers.iter().map(|h| Header {
-                name: rebase(h.name),
-                value: rebase(h.value),
-            }));
-            out.records.push(KafkaRecord {
-                key: entry.key.map(rebase),
-                value: entry.value.map(rebase),
-                headers_start,
-                headers_len: entry.headers_len,
-                timestamp_ms: entry.timestamp_ms,
-                topic: entry.topic.map(rebase),
-                partition: entry.partition,
-            });
+            let shift = |offset: u32| to_u32((base + u64::from(offset) - lo) as usize);
+            let headers_start = to_u32(self.headers.len() / HEADER_WORDS);
+            for h in header_entries {
+                self.headers
+                    .extend_from_slice(&[shift(h[0]), h[1], shift(h[2]), h[3]]);
+            }
+            let mut out = [0u32; RECORD_WORDS];
+            out[0] = flags;
+            for (bit, at) in SPANS {
+                if flags & bit != 0 {
+                    out[at] = shift(w[at]);
+                    out[at + 1] = w[at + 1];
+                }
+            }
+            out[5] = headers_start;
+            out[6] = w[6];
+            if flags & flag::TIMESTAMP != 0 {
+                out[7] = w[7];
+                out[8] = w[8];
+            }
+            if flags & flag::PARTITION != 0 {
+                out[11] = w[11];
+            }
+            self.records.extend_from_slice(&out);
             return RecordBuilder { batch: self };
         }
 
         // Slow path: fields scattered across the arena, copied one by one.
+        let entry = record.entry;
+        let headers = header_entries.iter().map(Header::decode);
         let src = record.arena;
-        let out = &mut self.batch;
+        let out = &mut *self;
         let mut copy = |span: Span| -> Span {
             let offset = to_u32(out.arena.len());
             out.arena.extend_from_slice(slice(src, span));
@@ -546,13 +597,15 @@ impl BatchBuilder {
         let key = entry.key.map(&mut copy);
         let value = entry.value.map(&mut copy);
         let topic = entry.topic.map(&mut copy);
-        let headers_start = to_u32(out.headers.len());
+        let mut header_words = Vec::with_capacity(entry.headers_len as usize * HEADER_WORDS);
         for header in headers {
             let name = copy(header.name);
             let value = copy(header.value);
-            out.headers.push(Header { name, value });
+            header_words.extend_from_slice(&Header { name, value }.encode());
         }
-        out.records.push(KafkaRecord {
+        let headers_start = to_u32(out.headers.len() / HEADER_WORDS);
+        out.headers.extend_from_slice(&header_words);
+        let copy = KafkaRecord {
             key,
             value,
             headers_start,
@@ -560,33 +613,38 @@ impl BatchBuilder {
             timestamp_ms: entry.timestamp_ms,
             topic,
             partition: entry.partition,
-        });
+        };
+        out.records.extend_from_slice(&copy.encode());
         RecordBuilder { batch: self }
     }
 
     /// The finished batch.
     pub fn finish(self) -> Batch {
-        self.batch
+        Batch {
+            arena: self.arena,
+            records: self.records,
+            headers: self.headers,
+        }
     }
 
     pub(crate) fn mark(&self) -> Mark {
         Mark {
-            records: self.batch.records.len(),
-            headers: self.batch.headers.len(),
-            arena: self.batch.arena.len(),
+            records: self.len(),
+            headers: self.headers.len(),
+            arena: self.arena.len(),
         }
     }
 
     /// Drops everything appended since `mark`.
     pub(crate) fn rollback(&mut self, mark: Mark) {
-        self.batch.records.truncate(mark.records);
-        self.batch.headers.truncate(mark.headers);
-        self.batch.arena.truncate(mark.arena);
+        self.records.truncate(mark.records * RECORD_WORDS);
+        self.headers.truncate(mark.headers);
+        self.arena.truncate(mark.arena);
     }
 
     fn append(&mut self, bytes: &[u8]) -> Span {
-        let offset = to_u32(self.batch.arena.len());
-        self.batch.arena.extend_from_slice(bytes);
+        let offset = to_u32(self.arena.len());
+        self.arena.extend_from_slice(bytes);
         Span {
             offset,
             len: to_u32(bytes.len()),
@@ -597,38 +655,57 @@ impl BatchBuilder {
         &mut self,
         write: impl FnOnce(&mut ArenaWriter<'_>) -> Result<(), E>,
     ) -> Result<Span, E> {
-        let start = self.batch.arena.len();
+        let start = self.arena.len();
         let result = write(&mut ArenaWriter {
-            arena: &mut self.batch.arena,
+            arena: &mut self.arena,
         });
         match result {
             Ok(()) => Ok(Span {
                 offset: to_u32(start),
-                len: to_u32(self.batch.arena.len() - start),
+                len: to_u32(self.arena.len() - start),
             }),
             Err(e) => {
-                self.batch.arena.truncate(start);
+                self.arena.truncate(start);
                 Err(e)
             }
         }
     }
 
     fn write_span(&mut self, write: impl FnOnce(&mut ArenaWriter<'_>)) -> Span {
-        let start = self.batch.arena.len();
+        let start = self.arena.len();
         write(&mut ArenaWriter {
-            arena: &mut self.batch.arena,
+            arena: &mut self.arena,
         });
         Span {
             offset: to_u32(start),
-            len: to_u32(self.batch.arena.len() - start),
+            len: to_u32(self.arena.len() - start),
         }
     }
 
-    fn last(&mut self) -> &mut KafkaRecord {
-        match self.batch.records.last_mut() {
+    /// The words of the record being built.
+    fn last(&mut self) -> &mut [u32; RECORD_WORDS] {
+        match self.records.as_chunks_mut::<RECORD_WORDS>().0.last_mut() {
             Some(last) => last,
             // A RecordBuilder exists only right after a record was pushed.
             None => unreachable!("RecordBuilder without a record"),
+        }
+    }
+
+    /// Sets (or with `None` clears) the span at words `at`, `at + 1` of the
+    /// record being built, with its presence bit.
+    fn set_span(&mut self, bit: u32, at: usize, span: Option<Span>) {
+        let w = self.last();
+        match span {
+            Some(s) => {
+                w[0] |= bit;
+                w[at] = s.offset;
+                w[at + 1] = s.len;
+            }
+            None => {
+                w[0] &= !bit;
+                w[at] = 0;
+                w[at + 1] = 0;
+            }
         }
     }
 }
@@ -645,13 +722,13 @@ impl RecordBuilder<'_> {
     /// Sets the key.
     pub fn key(self, key: &[u8]) -> Self {
         let span = self.batch.append(key);
-        self.batch.last().key = Some(span);
+        self.batch.set_span(flag::KEY, 1, Some(span));
         self
     }
 
     /// Makes the key null.
     pub fn clear_key(self) -> Self {
-        self.batch.last().key = None;
+        self.batch.set_span(flag::KEY, 1, None);
         self
     }
 
@@ -663,27 +740,27 @@ impl RecordBuilder<'_> {
         write: impl FnOnce(&mut ArenaWriter<'_>) -> Result<(), E>,
     ) -> Result<Self, E> {
         let span = self.batch.append_with(write)?;
-        self.batch.last().key = Some(span);
+        self.batch.set_span(flag::KEY, 1, Some(span));
         Ok(self)
     }
 
     /// Sets the key to whatever `write` appends (no temporary buffer).
     pub fn write_key(self, write: impl FnOnce(&mut ArenaWriter<'_>)) -> Self {
         let span = self.batch.write_span(write);
-        self.batch.last().key = Some(span);
+        self.batch.set_span(flag::KEY, 1, Some(span));
         self
     }
 
     /// Sets the value.
     pub fn value(self, value: &[u8]) -> Self {
         let span = self.batch.append(value);
-        self.batch.last().value = Some(span);
+        self.batch.set_span(flag::VALUE, 3, Some(span));
         self
     }
 
     /// Makes the value null (a tombstone).
     pub fn clear_value(self) -> Self {
-        self.batch.last().value = None;
+        self.batch.set_span(flag::VALUE, 3, None);
         self
     }
 
@@ -695,14 +772,14 @@ impl RecordBuilder<'_> {
         write: impl FnOnce(&mut ArenaWriter<'_>) -> Result<(), E>,
     ) -> Result<Self, E> {
         let span = self.batch.append_with(write)?;
-        self.batch.last().value = Some(span);
+        self.batch.set_span(flag::VALUE, 3, Some(span));
         Ok(self)
     }
 
     /// Sets the value to whatever `write` appends (no temporary buffer).
     pub fn write_value(self, write: impl FnOnce(&mut ArenaWriter<'_>)) -> Self {
         let span = self.batch.write_span(write);
-        self.batch.last().value = Some(span);
+        self.batch.set_span(flag::VALUE, 3, Some(span));
         self
     }
 
@@ -710,45 +787,57 @@ impl RecordBuilder<'_> {
     pub fn header(self, name: &str, value: &[u8]) -> Self {
         let name = self.batch.append(name.as_bytes());
         let value = self.batch.append(value);
-        self.batch.batch.headers.push(Header { name, value });
-        self.batch.last().headers_len += 1;
+        self.batch
+            .headers
+            .extend_from_slice(&Header { name, value }.encode());
+        self.batch.last()[6] += 1;
         self
     }
 
     /// Sets the timestamp (milliseconds since the Unix epoch).
     pub fn timestamp_ms(self, timestamp_ms: i64) -> Self {
-        self.batch.last().timestamp_ms = Some(timestamp_ms);
+        let w = self.batch.last();
+        w[0] |= flag::TIMESTAMP;
+        w[7] = timestamp_ms as u32;
+        w[8] = ((timestamp_ms as u64) >> 32) as u32;
         self
     }
 
     /// Removes the timestamp: Kafka will set it.
     pub fn clear_timestamp(self) -> Self {
-        self.batch.last().timestamp_ms = None;
+        let w = self.batch.last();
+        w[0] &= !flag::TIMESTAMP;
+        w[7] = 0;
+        w[8] = 0;
         self
     }
 
     /// Sends this record to `topic` instead of the pipeline's sink topic.
     pub fn topic(self, topic: &str) -> Self {
         let span = self.batch.append(topic.as_bytes());
-        self.batch.last().topic = Some(span);
+        self.batch.set_span(flag::TOPIC, 9, Some(span));
         self
     }
 
     /// Removes a topic override.
     pub fn clear_topic(self) -> Self {
-        self.batch.last().topic = None;
+        self.batch.set_span(flag::TOPIC, 9, None);
         self
     }
 
     /// Sends this record to `partition` instead of the partitioner's choice.
     pub fn partition(self, partition: i32) -> Self {
-        self.batch.last().partition = Some(partition);
+        let w = self.batch.last();
+        w[0] |= flag::PARTITION;
+        w[11] = partition as u32;
         self
     }
 
     /// Removes a partition override.
     pub fn clear_partition(self) -> Self {
-        self.batch.last().partition = None;
+        let w = self.batch.last();
+        w[0] &= !flag::PARTITION;
+        w[11] = 0;
         self
     }
 }
@@ -874,13 +963,13 @@ mod tests {
         arena[200..205].copy_from_slice(b"value");
         arena[290..292].copy_from_slice(b"hv");
         let span = |offset, len| Span { offset, len };
-        let batch = Batch {
+        let batch = Batch::from_entries(
             arena,
-            headers: vec![Header {
+            &[Header {
                 name: span(1, 2),
                 value: span(290, 2),
             }],
-            records: vec![
+            &[
                 KafkaRecord {
                     key: Some(span(0, 3)),
                     value: Some(span(200, 5)),
@@ -894,7 +983,7 @@ mod tests {
                     ..KafkaRecord::default()
                 },
             ],
-        };
+        );
         let mut out = BatchBuilder::new();
         for r in batch.records().unwrap() {
             out.push_ref(&r);
@@ -974,34 +1063,98 @@ mod tests {
             recs[1].headers().collect::<Vec<_>>(),
             vec![("h", &b"3"[..])]
         );
-        assert_eq!(batch.headers.len(), 2);
+        assert_eq!(batch.header_count(), 2);
+    }
+
+    /// `sample()` with record `index`'s entry changed by `edit`.
+    fn edited(index: usize, edit: impl FnOnce(&mut KafkaRecord)) -> Batch {
+        let mut batch = sample();
+        let words = &mut batch.records.as_chunks_mut::<RECORD_WORDS>().0[index];
+        let mut entry = KafkaRecord::decode(words);
+        edit(&mut entry);
+        words.copy_from_slice(&entry.encode());
+        batch
     }
 
     #[test]
     fn validate_rejects_spans_outside_the_arena() {
-        let mut batch = sample();
-        batch.records[0].value = Some(Span {
-            offset: 1,
-            len: u32::MAX,
+        let batch = edited(0, |r| {
+            r.value = Some(Span {
+                offset: 1,
+                len: u32::MAX,
+            })
         });
         let err = batch.records().unwrap_err();
         assert_eq!(err.record, 0);
         assert!(err.problem.contains("value span"), "{err}");
 
-        let mut batch = sample();
-        batch.records[2].headers_len = 99;
+        let batch = edited(2, |r| r.headers_len = 99);
         assert!(batch.validate().unwrap_err().problem.contains("headers"));
 
-        let mut batch = sample();
-        batch.records[1].headers_start = u32::MAX;
-        batch.records[1].headers_len = u32::MAX;
+        let batch = edited(1, |r| {
+            r.headers_start = u32::MAX;
+            r.headers_len = u32::MAX;
+        });
         assert!(batch.validate().is_err(), "no overflow");
+    }
+
+    #[test]
+    fn validate_rejects_partial_entries_and_unknown_flags() {
+        let mut batch = sample();
+        batch.records.pop();
+        assert!(
+            batch
+                .validate()
+                .unwrap_err()
+                .problem
+                .contains("multiple of 12")
+        );
+
+        let mut batch = sample();
+        batch.headers.push(0);
+        assert!(
+            batch
+                .validate()
+                .unwrap_err()
+                .problem
+                .contains("multiple of 4")
+        );
+
+        let mut batch = sample();
+        batch.records[RECORD_WORDS] |= 1 << 7;
+        let err = batch.validate().unwrap_err();
+        assert_eq!(err.record, 1);
+        assert!(err.problem.contains("unknown flag bits 0x80"), "{err}");
+    }
+
+    #[test]
+    fn entries_encode_and_decode_every_field() {
+        let entry = KafkaRecord {
+            key: Some(Span { offset: 1, len: 2 }),
+            value: None,
+            headers_start: 3,
+            headers_len: 4,
+            timestamp_ms: Some(-1_234_567_890_123),
+            topic: Some(Span { offset: 5, len: 6 }),
+            partition: Some(-7),
+        };
+        let words = entry.encode();
+        assert_eq!(
+            words[0], 0b11101,
+            "key, timestamp, topic and partition present"
+        );
+        assert_eq!(KafkaRecord::decode(&words), entry);
+        assert_eq!(
+            KafkaRecord::decode(&KafkaRecord::default().encode()),
+            KafkaRecord::default()
+        );
+        assert_eq!(KafkaRecord::default().encode(), [0; RECORD_WORDS]);
     }
 
     #[test]
     fn validate_rejects_non_utf8_names() {
         let mut batch = sample();
-        let name = batch.headers[0].name;
+        let name = Header::decode(&batch.headers.as_chunks().0[0]).name;
         batch.arena[name.offset as usize] = 0xff;
         assert!(batch.validate().unwrap_err().problem.contains("UTF-8"));
     }

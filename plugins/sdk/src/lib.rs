@@ -1,14 +1,14 @@
 //! Write Sluice plugins in Rust against plain records.
 //!
 //! Sluice plugins are WebAssembly components built against the WIT package
-//! `sluice:plugin@0.1.0`. Batches cross the boundary as one byte arena plus
-//! typed span entries, which is cheap but unpleasant to program against. This
-//! crate hides the spans:
+//! `sluice:plugin@0.2.0`. Batches cross the boundary as one byte arena plus
+//! flat lists of `u32` words, which is cheap but unpleasant to program
+//! against. This crate hides the words:
 //!
 //! - a transform implements [`Transform`]: it gets one [`RecordRef`] at a time
 //!   (zero-copy `key()`, `value()`, `headers()`, …) and appends its outputs to
-//!   an [`Emitter`]; the SDK assembles the per-input `emit`/`reject`/`retry`
-//!   outcomes;
+//!   an [`Emitter`]; the SDK assembles the per-input emitted counts and the
+//!   `reject`/`retry` failures;
 //! - a source implements [`Source`]: it appends records to a [`BatchBuilder`]
 //!   and returns a [`PollResult`] with its opaque position;
 //! - both read their configuration through [`Config`]'s typed getters, and
@@ -55,6 +55,7 @@ pub mod bindings;
 pub mod config;
 #[cfg(feature = "json")]
 pub mod json;
+pub mod layout;
 pub mod log;
 pub mod source;
 pub mod transform;
@@ -217,12 +218,12 @@ pub mod __private {
         let plugin = guard
             .as_mut()
             .ok_or_else(|| CallError::Fatal(format!("process {NOT_OPEN}")))?;
-        let inputs = input.records.len();
+        let inputs = input.len();
         let done = plugin.process_batch(input)?;
-        if done.outcomes.len() != inputs {
+        if done.emitted.len() != inputs {
             return Err(CallError::Fatal(format!(
-                "plugin returned {} outcomes for {inputs} input records",
-                done.outcomes.len()
+                "plugin returned {} emitted counts for {inputs} input records",
+                done.emitted.len()
             )));
         }
         Ok(done)

@@ -1,11 +1,11 @@
 //! Writing a transform: one method per record; the SDK handles the batch.
 //!
 //! The `transform` world exports `process(batch) -> transformed`: one output
-//! batch plus one outcome per input, each `emit{start, count}`, `reject` or
-//! `retry`. [`run_batch`] builds exactly that from a per-record
-//! [`Transform::process`]: it hands each input to the plugin as a
+//! batch, the number of records each input emitted, and a failure entry for
+//! each rejected or retried input. [`run_batch`] builds exactly that from a
+//! per-record [`Transform::process`]: it hands each input to the plugin as a
 //! [`RecordRef`], lets it append 0..n records to an [`Emitter`], and turns the
-//! returned [`Outcome`] into the wire outcome, dropping any partial output of a
+//! returned [`Outcome`] into the wire form, dropping any partial output of a
 //! rejected or retried record.
 //!
 //! A plugin that can do better on a whole batch (say, pass it through
@@ -19,7 +19,7 @@ use crate::config::{Config, ConfigError};
 /// [`Transform::process_batch`] overrides.
 pub mod wire {
     pub use crate::bindings::transform::exports::sluice::plugin::transformer::{
-        Emitted, Outcome, Transformed,
+        Failure, FailureKind, Transformed,
     };
 }
 
@@ -75,7 +75,7 @@ impl Outcome {
 /// # let mut input = sluice_plugin::BatchBuilder::new();
 /// # let _ = input.push().value(b"x");
 /// # let done = sluice_plugin::transform::run_batch(&mut tag, &input.finish()).unwrap();
-/// # assert_eq!(done.outcomes.len(), 1);
+/// # assert_eq!(done.emitted, vec![1]);
 /// ```
 pub trait Transform: Sized + 'static {
     /// Validates the configuration and prepares the plugin. Read every key
@@ -90,7 +90,8 @@ pub trait Transform: Sized + 'static {
 
     /// Handles a whole batch. The default runs [`Transform::process`] on each
     /// record ([`run_batch`]); override it to work on the batch as a whole.
-    /// Must return exactly one outcome per input record.
+    /// Must return exactly one emitted count per input record, and a failure
+    /// entry (with count 0) for each rejected or retried one.
     fn process_batch(&mut self, input: Batch) -> Result<wire::Transformed, CallError> {
         run_batch(self, &input)
     }
@@ -107,8 +108,8 @@ impl Emitter {
     pub fn for_input(input: &Batch) -> Self {
         Emitter {
             builder: BatchBuilder::with_capacity(
-                input.records.len(),
-                input.headers.len(),
+                input.len(),
+                input.header_count(),
                 input.arena.len(),
             ),
         }
@@ -141,7 +142,8 @@ impl Emitter {
 }
 
 /// Runs `plugin.process` over every record of `input` and assembles the
-/// `transformed` result: the output batch plus one outcome per input.
+/// `transformed` result: the output batch, one emitted count per input and a
+/// failure entry per rejected or retried input.
 ///
 /// A malformed input batch (a span outside the arena) is a fatal call error.
 pub fn run_batch<T: Transform>(
@@ -152,28 +154,30 @@ pub fn run_batch<T: Transform>(
         .records()
         .map_err(|e| CallError::Fatal(format!("malformed input batch: {e}")))?;
     let mut out = Emitter::for_input(input);
-    let mut outcomes = Vec::with_capacity(records.len());
-    for record in records {
+    let mut emitted = Vec::with_capacity(records.len());
+    let mut failures = Vec::new();
+    for (index, record) in records.enumerate() {
         let mark = out.builder.mark();
-        let outcome = match plugin.process(record, &mut out) {
-            Outcome::Emit => wire::Outcome::Emit(wire::Emitted {
-                start: count(mark.records),
-                count: count(out.builder.len() - mark.records),
-            }),
-            Outcome::Reject(reason) => {
-                out.builder.rollback(mark);
-                wire::Outcome::Reject(reason)
+        let (kind, reason) = match plugin.process(record, &mut out) {
+            Outcome::Emit => {
+                emitted.push(count(out.builder.len() - mark.records));
+                continue;
             }
-            Outcome::Retry(reason) => {
-                out.builder.rollback(mark);
-                wire::Outcome::Retry(reason)
-            }
+            Outcome::Reject(reason) => (wire::FailureKind::Reject, reason),
+            Outcome::Retry(reason) => (wire::FailureKind::Retry, reason),
         };
-        outcomes.push(outcome);
+        out.builder.rollback(mark);
+        emitted.push(0);
+        failures.push(wire::Failure {
+            input: count(index),
+            kind,
+            reason,
+        });
     }
     Ok(wire::Transformed {
         output: out.finish(),
-        outcomes,
+        emitted,
+        failures,
     })
 }
 
@@ -182,6 +186,32 @@ pub fn run_batch<T: Transform>(
 /// # Panics
 ///
 /// Past 2^32 records in one batch, which a wasm32 memory cannot hold.
+/// What became of one input, read back from a `transformed` result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fate {
+    /// The input became this many output records (0 filtered it out).
+    Emitted(u32),
+    /// Rejected, with the reason.
+    Rejected(String),
+    /// To be retried, with the reason.
+    Retried(String),
+}
+
+/// The fate of every input of `done`, in input order: a readable form of the
+/// wire result for tests.
+pub fn fates(done: &wire::Transformed) -> Vec<Fate> {
+    let mut fates: Vec<Fate> = done.emitted.iter().map(|&n| Fate::Emitted(n)).collect();
+    for f in &done.failures {
+        if let Some(slot) = fates.get_mut(f.input as usize) {
+            *slot = match f.kind {
+                wire::FailureKind::Reject => Fate::Rejected(f.reason.clone()),
+                wire::FailureKind::Retry => Fate::Retried(f.reason.clone()),
+            };
+        }
+    }
+    fates
+}
+
 fn count(n: usize) -> u32 {
     match u32::try_from(n) {
         Ok(n) => n,
@@ -234,24 +264,38 @@ mod tests {
     }
 
     #[test]
-    fn outcomes_point_at_their_outputs() {
+    fn counts_and_failures_match_the_outputs() {
         let batch = input(&[b"a", b"drop", b"twice", b"bad", b"later", b"z"]);
         let done = run_batch(&mut Script, &batch).unwrap();
-        use wire::Outcome as W;
-        let emitted = |start, count| W::Emit(wire::Emitted { start, count });
-        let got: Vec<String> = done.outcomes.iter().map(|o| format!("{o:?}")).collect();
+        assert_eq!(done.emitted, vec![1, 0, 2, 0, 0, 1]);
+        let failures: Vec<String> = done.failures.iter().map(|f| format!("{f:?}")).collect();
         let want: Vec<String> = [
-            emitted(0, 1),
-            emitted(1, 0),
-            emitted(1, 2),
-            W::Reject("bad value".into()),
-            W::Retry("not now".into()),
-            emitted(3, 1),
+            wire::Failure {
+                input: 3,
+                kind: wire::FailureKind::Reject,
+                reason: "bad value".into(),
+            },
+            wire::Failure {
+                input: 4,
+                kind: wire::FailureKind::Retry,
+                reason: "not now".into(),
+            },
         ]
         .iter()
-        .map(|o| format!("{o:?}"))
+        .map(|f| format!("{f:?}"))
         .collect();
-        assert_eq!(got, want);
+        assert_eq!(failures, want);
+        assert_eq!(
+            fates(&done),
+            vec![
+                Fate::Emitted(1),
+                Fate::Emitted(0),
+                Fate::Emitted(2),
+                Fate::Rejected("bad value".into()),
+                Fate::Retried("not now".into()),
+                Fate::Emitted(1),
+            ]
+        );
         let values: Vec<_> = done
             .output
             .records()

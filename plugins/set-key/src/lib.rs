@@ -62,7 +62,7 @@ mod tests {
 
     use super::*;
     use sluice_plugin::BatchBuilder;
-    use sluice_plugin::transform::{run_batch, wire};
+    use sluice_plugin::transform::{Fate, fates, run_batch};
 
     fn run(values: &[Option<&str>]) -> Vec<String> {
         let config = Config::from_pairs(&[("field", "id")]).unwrap();
@@ -80,12 +80,12 @@ mod tests {
             .records()
             .unwrap()
             .map(|r| String::from_utf8(r.key().unwrap().to_vec()).unwrap());
-        done.outcomes
-            .iter()
-            .map(|o| match o {
-                wire::Outcome::Emit(_) => format!("key {}", keys.next().unwrap()),
-                wire::Outcome::Reject(r) => format!("reject: {r}"),
-                wire::Outcome::Retry(r) => format!("retry: {r}"),
+        fates(&done)
+            .into_iter()
+            .map(|f| match f {
+                Fate::Emitted(_) => format!("key {}", keys.next().unwrap()),
+                Fate::Rejected(r) => format!("reject: {r}"),
+                Fate::Retried(r) => format!("retry: {r}"),
             })
             .collect()
     }

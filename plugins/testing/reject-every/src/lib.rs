@@ -46,7 +46,7 @@ mod tests {
 
     use super::*;
     use sluice_plugin::BatchBuilder;
-    use sluice_plugin::transform::{run_batch, wire};
+    use sluice_plugin::transform::{Fate, fates, run_batch};
 
     #[test]
     fn rejects_multiples_of_n() {
@@ -57,11 +57,10 @@ mod tests {
         }
         b.push().value(b"not json");
         let done = run_batch(&mut t, &b.finish()).unwrap();
-        let rejected: Vec<_> = done
-            .outcomes
-            .iter()
-            .filter_map(|o| match o {
-                wire::Outcome::Reject(r) => Some(r.as_str()),
+        let rejected: Vec<_> = fates(&done)
+            .into_iter()
+            .filter_map(|f| match f {
+                Fate::Rejected(r) => Some(r),
                 _ => None,
             })
             .collect();
