@@ -70,6 +70,34 @@ fn thread_cpu() -> Duration {
     )
 }
 
+/// How old (in wall-clock time) a sample of the thread's CPU clock may be to
+/// stand in for the CPU time at the start of a call.
+///
+/// Reading a thread's CPU clock is a system call (≈ 0.3–0.5 µs, as long as a
+/// small batch takes to cross the boundary), so calls that follow each other
+/// closely share one reading. A call then counts at most this much CPU time
+/// it did not use (CPU time cannot run faster than wall-clock time), so it is
+/// stopped up to 1 ms early: 79 ms instead of 80 ms with the default deadline.
+const CPU_SAMPLE_MAX_AGE: Duration = Duration::from_millis(1);
+
+thread_local! {
+    /// The last reading of this thread's CPU clock and when it was taken.
+    static CPU_SAMPLE: std::cell::Cell<Option<(Duration, Instant)>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// The thread's CPU time now, or at most [`CPU_SAMPLE_MAX_AGE`] before `now`.
+fn thread_cpu_at_most_stale(now: Instant) -> Duration {
+    CPU_SAMPLE.with(|sample| match sample.get() {
+        Some((cpu, at)) if now.saturating_duration_since(at) < CPU_SAMPLE_MAX_AGE => cpu,
+        _ => {
+            let cpu = thread_cpu();
+            sample.set(Some((cpu, now)));
+            cpu
+        }
+    })
+}
+
 /// How much wall-clock time a call may take, as a multiple of its CPU budget,
 /// before it is stopped anyway (a thread starved of CPU by a busy host).
 const WALL_CLOCK_FACTOR: u32 = 4;
@@ -89,11 +117,11 @@ pub(crate) struct CallClock {
 }
 
 impl CallClock {
-    fn start(budget: Duration) -> Self {
+    fn start(budget: Duration, now: Instant) -> Self {
         CallClock {
-            cpu_start: thread_cpu(),
+            cpu_start: thread_cpu_at_most_stale(now),
             budget,
-            wall_start: Instant::now(),
+            wall_start: now,
         }
     }
 
@@ -117,7 +145,11 @@ impl CallClock {
 
 impl Default for CallClock {
     fn default() -> Self {
-        CallClock::start(Duration::ZERO)
+        CallClock {
+            cpu_start: Duration::ZERO,
+            budget: Duration::ZERO,
+            wall_start: Instant::now(),
+        }
     }
 }
 
@@ -155,8 +187,9 @@ impl Call {
     /// Sets the Store's deadline (and fuel) for this call.
     fn arm(self, store: &mut Store<HostState>, fuel: Option<u64>) {
         let state = store.data_mut();
-        state.clock = CallClock::start(self.timeout);
-        state.deadline = Instant::now() + self.timeout;
+        let now = Instant::now();
+        state.clock = CallClock::start(self.timeout, now);
+        state.deadline = now + self.timeout;
         store.set_epoch_deadline(ticks(self.timeout));
         if let Some(fuel) = fuel {
             // Only fails on an engine without fuel, which `flavor` rules out.
