@@ -6,7 +6,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: quickstart test setup tools kafka plugins plugins-rust plugins-js plugins-python plugins-go \
+.PHONY: quickstart test test-helpers setup tools kafka plugins plugins-rust plugins-js plugins-python plugins-go \
         build check lint bench clean
 
 ## Run the quickstart pipeline on the embedded demo cluster (Ctrl-C stops it).
@@ -16,7 +16,14 @@ quickstart: setup plugins-rust build
 ## Everything the test suite needs, then the suite.
 test: setup tools kafka plugins build
 	$(CARGO) test --workspace --lib --bins --tests
-	cd plugins && $(CARGO) test -p sluice-plugin --target x86_64-unknown-linux-gnu
+	cd plugins && $(CARGO) test --workspace --target x86_64-unknown-linux-gnu
+	$(MAKE) --no-print-directory test-helpers
+
+## The JavaScript, Go and Python helpers' own unit tests (after `make plugins`).
+test-helpers:
+	node plugins/js/test/helper.mjs
+	cd plugins/go && go test ./sluice/
+	cd plugins/python && PYTHONPATH=.build/bindings:. .venv/bin/python -m unittest discover -s test -q
 
 setup:
 	@rustup target add wasm32-wasip2 >/dev/null 2>&1 || rustup target add wasm32-wasip2
