@@ -119,7 +119,7 @@ impl Limits {
     /// Default deadline (CPU time) of a call of up to ~1000 records.
     ///
     /// With the 5 ms epoch tick a looping plugin on an idle core is stopped
-    /// 80–85 ms after its call started, inside the 100 ms target, while a
+    /// 85–90 ms after its call started (measured), inside the 100 ms target, while a
     /// JavaScript or Python plugin (≈ 25–50 µs per record) has 1.5–3×
     /// headroom on 1024 records.
     pub const DEFAULT_CALL_DEADLINE: Duration = Duration::from_millis(80);
