@@ -230,3 +230,33 @@ fn bytes_that_are_not_a_component_are_refused() {
         .to_string();
     assert!(err.contains("not WebAssembly at all"), "{err}");
 }
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    // 20,000 records is far more than a pipe buffers: the command is still
+    // writing when the reader goes away, as with `sluice test … | head -1`.
+    let mut child = crate::common::sluice()
+        .args(["test", "--records", "20000", "-c", "count=20000"])
+        .arg(plugin("orders"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sluice test");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("first line");
+    assert!(first.contains(r#""id":1"#), "first record: {first}");
+    // The reader is dropped here: the pipe is closed.
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "stderr: {stderr}");
+    assert!(
+        out.status.success(),
+        "status {:?}, stderr: {stderr}",
+        out.status
+    );
+}

@@ -24,17 +24,17 @@ pub fn check(
         match load_file(file) {
             Err(errors) => {
                 failed += 1;
-                println!("FAIL {}", file.display());
+                out!("FAIL {}", file.display());
                 for e in errors.0 {
-                    println!("  {}", e.to_string().replace('\n', "\n  "));
+                    out!("  {}", e.to_string().replace('\n', "\n  "));
                 }
             }
             Ok(p) => match check_plugins(&p, &mut plugins) {
                 Ok(chain) => {
                     let g = guarantee(&p.spec);
                     let kafka = &p.spec.sink.kafka;
-                    println!("ok   {}: pipeline `{}`", file.display(), p.spec.name);
-                    println!(
+                    out!("ok   {}: pipeline `{}`", file.display(), p.spec.name);
+                    out!(
                         "     {chain} → kafka topic `{}` at {}",
                         kafka.topic,
                         kafka
@@ -42,24 +42,24 @@ pub fn check(
                             .as_deref()
                             .unwrap_or("(embedded demo cluster)")
                     );
-                    println!(
+                    out!(
                         "     acks {}: {}; loss: {}",
                         kafka.acks.as_str(),
                         g.delivery,
                         g.loss
                     );
-                    println!("     duplicates: {}; order: {}", g.duplicates, g.order);
-                    println!("     errors {}: {}", p.spec.errors.as_str(), g.rejects);
+                    out!("     duplicates: {}; order: {}", g.duplicates, g.order);
+                    out!("     errors {}: {}", p.spec.errors.as_str(), g.rejects);
                     if ask_kafka {
                         match &kafka.brokers {
-                            None => println!(
+                            None => out!(
                                 "     kafka: embedded demo cluster (ignores acks; proves nothing about durability)"
                             ),
                             Some(brokers) => {
                                 match inspect_topic(brokers, &kafka.topic, Duration::from_secs(10))
                                 {
                                     Ok(Some(d)) => {
-                                        println!(
+                                        out!(
                                             "     kafka: topic `{}` has {} replicas, min.insync.replicas={}",
                                             kafka.topic,
                                             d.replication_factor,
@@ -68,16 +68,16 @@ pub fn check(
                                         if let (Acks::All, Some(w)) =
                                             (kafka.acks, d.weakness(&kafka.topic))
                                         {
-                                            println!("     warning: {w}");
+                                            out!("     warning: {w}");
                                         }
                                     }
-                                    Ok(None) => println!(
+                                    Ok(None) => out!(
                                         "     kafka: topic `{}` does not exist yet (broker defaults apply when it is created)",
                                         kafka.topic
                                     ),
                                     Err(e) => {
                                         failed += 1;
-                                        println!("     kafka: {e:#}");
+                                        out!("     kafka: {e:#}");
                                     }
                                 }
                             }
@@ -86,13 +86,13 @@ pub fn check(
                 }
                 Err(e) => {
                     failed += 1;
-                    println!("FAIL {}: pipeline `{}`", file.display(), p.spec.name);
-                    println!("  {e:#}");
+                    out!("FAIL {}: pipeline `{}`", file.display(), p.spec.name);
+                    out!("  {e:#}");
                 }
             },
         }
     }
-    println!("{} pipeline file(s) checked, {failed} failed", files.len());
+    out!("{} pipeline file(s) checked, {failed} failed", files.len());
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {

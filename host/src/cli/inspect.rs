@@ -21,7 +21,7 @@ pub fn inspect(path: &Path, cache_dir: Option<&Path>) -> anyhow::Result<ExitCode
                 | PluginError::NotAComponent { .. }
                 | PluginError::Compile { .. }),
             ) => {
-                println!("{e}");
+                out!("{e}");
                 return Ok(ExitCode::from(1));
             }
             Err(e) => verdicts.push((kind, Err(e))),
@@ -31,26 +31,26 @@ pub fn inspect(path: &Path, cache_dir: Option<&Path>) -> anyhow::Result<ExitCode
         Some(n) => n,
         None => runtime.component_names(path)?,
     };
-    println!("{}", path.display());
-    println!("  imports:");
+    out!("{}", path.display());
+    out!("  imports:");
     for i in &names.0 {
         let note = if world::is_provided_import(i) {
             ""
         } else {
             "   <- not provided by the host"
         };
-        println!("    {i}{note}");
+        out!("    {i}{note}");
     }
-    println!("  exports:");
+    out!("  exports:");
     for e in &names.1 {
-        println!("    {e}");
+        out!("    {e}");
     }
     let mut runnable = false;
     for (kind, verdict) in verdicts {
         match verdict {
             Ok(digest) => {
                 runnable = true;
-                println!(
+                out!(
                     "  world: sluice:plugin/{kind}@{} — the host can run it as a {kind} (sha256 {digest})",
                     world::VERSION
                 );
@@ -58,14 +58,14 @@ pub fn inspect(path: &Path, cache_dir: Option<&Path>) -> anyhow::Result<ExitCode
             Err(PluginError::WrongWorld { problems, .. })
                 if !problems.iter().any(|p| p.starts_with("it is a")) =>
             {
-                println!("  not a {kind}: {}", problems.join("; "));
+                out!("  not a {kind}: {}", problems.join("; "));
             }
             Err(PluginError::WrongWorld { .. }) => {}
-            Err(e) => println!("  not a {kind}: {e}"),
+            Err(e) => out!("  not a {kind}: {e}"),
         }
     }
     if !runnable {
-        println!("  the host cannot run it: it fits neither sluice world");
+        out!("  the host cannot run it: it fits neither sluice world");
     }
     Ok(if runnable {
         ExitCode::SUCCESS

@@ -1,5 +1,14 @@
 //! Command-line interface: `run`, `check`, `test`, `inspect`, `new`.
 
+/// `println!` for command output: when the reader of a pipe has gone
+/// (`sluice test … | head`), the command ends quietly with success instead of
+/// panicking on the next write.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::write_line(format_args!($($arg)*))
+    };
+}
+
 mod check;
 mod inspect;
 mod new;
@@ -78,13 +87,31 @@ fn init_logging(format: LogFormat) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     match format {
-        LogFormat::Human => builder.with_target(false).init(),
+        LogFormat::Human => {
+            // Colours only for a terminal, not in log files or CI output.
+            let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            builder.with_target(false).with_ansi(ansi).init()
+        }
         LogFormat::Json => builder.json().init(),
     }
 }
 
 fn cache_dir(arg: Option<PathBuf>) -> Option<PathBuf> {
     arg.or_else(crate::plugin::default_cache_dir)
+}
+
+/// Writes one line of command output (see `out!`).
+pub(crate) fn write_line(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = writeln!(stdout, "{line}") {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            // Nobody reads the rest: stop, as other command-line tools do.
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write the output: {e}");
+        std::process::exit(1);
+    }
 }
 
 /// Entry point of the binary.

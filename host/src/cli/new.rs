@@ -521,7 +521,7 @@ pub fn new(args: NewArgs) -> anyhow::Result<ExitCode> {
     }
 
     let shown = dir.display();
-    println!(
+    out!(
         "created {} {} `{}` in {shown} ({} files)",
         args.lang,
         args.kind,
@@ -534,15 +534,15 @@ pub fn new(args: NewArgs) -> anyhow::Result<ExitCode> {
         Lang::Python => "python3 >= 3.10",
         Lang::Go => "Go >= 1.25, node >= 20 and npm",
     };
-    println!("next (needs {needs}):");
-    println!("  cd {shown}");
-    println!(
+    out!("next (needs {needs}):");
+    out!("  cd {shown}");
+    out!(
         "  ./build.sh --test         # builds dist/{}.wasm, runs test/ with sluice test --expect",
         args.name
     );
-    println!("  sluice run pipeline.yaml  # runs it on an embedded Kafka cluster");
+    out!("  sluice run pipeline.yaml  # runs it on an embedded Kafka cluster");
     if args.kind == Kind::Transform && source.is_none() {
-        println!(
+        out!(
             "  (pipeline.yaml needs a source: SOURCE_PLUGIN=/path/to/source.wasm, e.g. one from \
              `sluice new source --lang rust`)"
         );

@@ -268,26 +268,26 @@ pub fn test(args: TestArgs, cache_dir: Option<&Path>) -> anyhow::Result<ExitCode
     };
     let Some(expect) = args.expect else {
         for r in &results {
-            println!("{r}");
+            out!("{r}");
         }
         return Ok(ExitCode::SUCCESS);
     };
     let expected: Vec<Value> = read_records(&expect)?.iter().map(normalise).collect();
     let got: Vec<Value> = results.iter().map(normalise).collect();
     if expected == got {
-        println!("ok: {} results match {}", got.len(), expect.display());
+        out!("ok: {} results match {}", got.len(), expect.display());
         return Ok(ExitCode::SUCCESS);
     }
-    println!("mismatch against {} (- expected, + got):", expect.display());
+    out!("mismatch against {} (- expected, + got):", expect.display());
     for i in 0..expected.len().max(got.len()) {
         match (expected.get(i), got.get(i)) {
-            (Some(e), Some(g)) if e == g => println!("  {e}"),
+            (Some(e), Some(g)) if e == g => out!("  {e}"),
             (e, g) => {
                 if let Some(e) = e {
-                    println!("- {e}");
+                    out!("- {e}");
                 }
                 if let Some(g) = g {
-                    println!("+ {g}");
+                    out!("+ {g}");
                 }
             }
         }
