@@ -29,10 +29,10 @@ components=(
 # The export each component must have at its top level.
 expected_export() {
   case "$1" in
-    orders) echo "sluice:plugin/source-plugin@0.2.0" ;;
+    orders) echo "sluice:plugin/source-plugin@0.1.0" ;;
     wrong-world) echo "greet" ;;
     bench-list-*) echo "process" ;;
-    *) echo "sluice:plugin/transformer@0.2.0" ;;
+    *) echo "sluice:plugin/transformer@0.1.0" ;;
   esac
 }
 

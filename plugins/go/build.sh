@@ -64,7 +64,7 @@ jco="$here/node_modules/.bin/jco"
 check_imports() {
   local wasm="$1" imports bad
   imports="$("$jco" wit "$wasm" | sed -n 's/^ *import \([^;]*\);.*/\1/p')"
-  bad="$(grep -Ev '^(sluice:plugin/log@0\.2\.0|sluice:plugin/types@0\.2\.0)$' <<<"$imports" || true)"
+  bad="$(grep -Ev '^(sluice:plugin/log@0\.1\.0|sluice:plugin/types@0\.1\.0)$' <<<"$imports" || true)"
   if [[ -n "$bad" ]]; then
     echo "error: $wasm imports more than its WIT world:" >&2
     echo "$bad" >&2

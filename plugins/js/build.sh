@@ -43,7 +43,7 @@ bin="$here/node_modules/.bin"
 mkdir -p "$dist" .build
 
 # Only these may be imported: the WIT world's own interfaces.
-allowed_imports='^(sluice:plugin/log@0\.2\.0|sluice:plugin/types@0\.2\.0)$'
+allowed_imports='^(sluice:plugin/log@0\.1\.0|sluice:plugin/types@0\.1\.0)$'
 
 check_imports() {
   local wasm="$1" imports bad

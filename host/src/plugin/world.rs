@@ -11,7 +11,7 @@ use super::{PluginError, PluginKind};
 /// The package every plugin is built against.
 pub const PACKAGE: &str = "sluice:plugin";
 /// Its version.
-pub const VERSION: &str = "0.2.0";
+pub const VERSION: &str = "0.1.0";
 
 /// The interface a plugin of `kind` must export.
 pub fn required_export(kind: PluginKind) -> String {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds dist/{{name}}.wasm, a WebAssembly component for Sluice (transform world of
-# sluice:plugin@0.2.0), from this Go module:
+# sluice:plugin@0.1.0), from this Go module:
 #   1. GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared  → a core module
 #   2. node tools/componentize.mjs  → `component embed` + `component new` with the
 #      wasm-tools that ship in jco (npm, pinned in package-lock.json), adapting the Go
@@ -47,7 +47,7 @@ else
     -o .build/core.wasm .
   node tools/componentize.mjs wit transform .build/core.wasm "$out.tmp" >/dev/null
   imports="$(node_modules/.bin/jco wit "$out.tmp" | sed -n 's/^ *import \([^;]*\);.*/\1/p')"
-  if grep -Evq '^(sluice:plugin/log@0\.2\.0|sluice:plugin/types@0\.2\.0)$' <<<"$imports"; then
+  if grep -Evq '^(sluice:plugin/log@0\.1\.0|sluice:plugin/types@0\.1\.0)$' <<<"$imports"; then
     echo "error: $out would import more than its WIT world:" >&2
     echo "$imports" >&2
     rm -f "$out.tmp"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds dist/{{name}}.wasm, a WebAssembly component for Sluice (transform world of
-# sluice:plugin@0.2.0), from src/{{name}}.js with componentize-qjs (QuickJS; it ships
+# sluice:plugin@0.1.0), from src/{{name}}.js with componentize-qjs (QuickJS; it ships
 # with jco, pinned in package.json / package-lock.json).
 #
 #   ./build.sh          build (skipped when dist/{{name}}.wasm is newer than its inputs)
@@ -38,7 +38,7 @@ else
     --module-root . --sync --stub-wasi --output "$tmp" >/dev/null
   # The component may import only its world's own interfaces.
   imports="$("$bin/jco" wit "$tmp" | sed -n 's/^ *import \([^;]*\);.*/\1/p')"
-  if grep -Evq '^(sluice:plugin/log@0\.2\.0|sluice:plugin/types@0\.2\.0)$' <<<"$imports"; then
+  if grep -Evq '^(sluice:plugin/log@0\.1\.0|sluice:plugin/types@0\.1\.0)$' <<<"$imports"; then
     echo "error: $out would import more than its WIT world:" >&2
     echo "$imports" >&2
     rm -f "$tmp"

@@ -18,7 +18,7 @@
 // record returned untouched costs a copy of its words. The output word lists are
 // Uint32Arrays that grow by doubling.
 
-import { emit as hostLog } from 'sluice:plugin/log@0.2.0';
+import { emit as hostLog } from 'sluice:plugin/log@0.1.0';
 
 // ---------------------------------------------------------------------------
 // Logging

@@ -33,10 +33,10 @@ async function load(wasm) {
   writeFileSync(join(out, 'log.js'),
     'export function emit(level, message) { globalThis.__sluiceLog(level, message); }\n');
   execFileSync(jco, ['transpile', resolve(wasm), '-o', out, '-q', '--name', 'component',
-    '--map', 'sluice:plugin/log@0.2.0=./log.js', '--map', 'sluice:plugin/types@0.2.0=./log.js'],
+    '--map', 'sluice:plugin/log@0.1.0=./log.js', '--map', 'sluice:plugin/types@0.1.0=./log.js'],
   { stdio: ['ignore', 'ignore', 'inherit'] });
   const m = await import(pathToFileURL(join(out, 'component.js')).href);
-  return m.transformer ?? m['sluice:plugin/transformer@0.2.0'];
+  return m.transformer ?? m['sluice:plugin/transformer@0.1.0'];
 }
 
 // The batch layout of wit/types.wit.

@@ -14,7 +14,7 @@ import { register } from 'node:module';
 const stub = 'data:text/javascript,export function emit() {}';
 register('data:text/javascript,' + encodeURIComponent(
   `export async function resolve(specifier, context, next) {
-     if (specifier === 'sluice:plugin/log@0.2.0') return { url: '${stub}', shortCircuit: true };
+     if (specifier === 'sluice:plugin/log@0.1.0') return { url: '${stub}', shortCircuit: true };
      return next(specifier, context);
    }`));
 const { BatchBuilder, Record, decodeBatch, encodeBatch, reject, text } = await import('../lib/sluice.js');

@@ -1,7 +1,7 @@
 //! Write Sluice plugins in Rust against plain records.
 //!
 //! Sluice plugins are WebAssembly components built against the WIT package
-//! `sluice:plugin@0.2.0`. Batches cross the boundary as one byte arena plus
+//! `sluice:plugin@0.1.0`. Batches cross the boundary as one byte arena plus
 //! flat lists of `u32` words, which is cheap but unpleasant to program
 //! against. This crate hides the words:
 //!
