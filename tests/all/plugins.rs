@@ -188,7 +188,7 @@ fn a_component_of_another_world_is_refused_with_its_name_and_what_is_missing() {
     let text = err.to_string();
     assert!(
         text.starts_with(&format!(
-            "{}: not a sluice transform plugin: missing export `sluice:plugin/transformer@0.2.0`",
+            "{}: not a sluice transform plugin: missing export `sluice:plugin/transformer@0.1.0`",
             path.display()
         )),
         "{text}"
@@ -258,5 +258,25 @@ fn output_into_a_closed_pipe_ends_quietly() {
         out.status.success(),
         "status {:?}, stderr: {stderr}",
         out.status
+    );
+}
+
+#[test]
+fn a_component_built_against_another_draft_of_the_contract_is_refused_as_such() {
+    // Same export names as the contract, types of its first draft: the host
+    // cannot tell from the names, only when it looks the functions up.
+    let plugin = runtime()
+        .load(&plugin("stale-types"), PluginKind::Transform)
+        .expect("the names match, so loading succeeds");
+    let err = TransformInstance::open(&plugin, Vec::new(), Limits::default(), "stale")
+        .err()
+        .expect("refused");
+    let message = err.to_string();
+    assert!(matches!(err, PluginError::WrongWorld { .. }), "{message}");
+    assert!(
+        message.contains("not a sluice transform plugin: its exports have the names of `sluice:plugin@0.1.0` but other types")
+            && message.contains("type mismatch")
+            && message.contains("rebuild it with the current SDK or language helper"),
+        "{message}"
     );
 }

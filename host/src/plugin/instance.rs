@@ -18,7 +18,7 @@ use super::grants::{self, StderrTail};
 use super::guard::BlockedPastDeadline;
 use super::limiter::{Budget, LimitExceeded};
 use super::runtime::{EPOCH_TICK, Flavor, HostState, Plugin, PluginPre};
-use super::{Limits, PluginError};
+use super::{Limits, PluginError, PluginKind};
 
 /// What became of one input record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -373,6 +373,26 @@ fn from_wit(batch: WitBatch) -> Batch {
     }
 }
 
+/// A component whose exports have the contract's names but other types (built
+/// against another draft of `wit/`) fails when its functions are looked up at
+/// instantiation; say so plainly instead of reporting a trap.
+fn stale_types(plugin: &Plugin, kind: PluginKind, e: &wasmtime::Error) -> Option<PluginError> {
+    let detail = format!("{e:#}");
+    detail
+        .contains("type mismatch")
+        .then(|| PluginError::WrongWorld {
+            path: plugin.path().to_path_buf(),
+            expected: kind,
+            problems: vec![format!(
+                "its exports have the names of `{}@{}` but other types ({detail}): it was \
+             built against another draft of `wit/`; rebuild it with the current SDK or \
+             language helper",
+                super::world::PACKAGE,
+                super::world::VERSION
+            )],
+        })
+}
+
 fn config_error(label: &str, e: WitConfigError) -> PluginError {
     PluginError::Config {
         plugin: label.to_string(),
@@ -503,7 +523,10 @@ impl TransformInstance {
                 message: describe_trap(&e, &self.limits, call, &store.data().stderr),
             };
             self.instantiations += 1;
-            let bindings = pre.instantiate(&mut store).map_err(|e| trap(e, &store))?;
+            let bindings = pre.instantiate(&mut store).map_err(|e| {
+                stale_types(&self.plugin, PluginKind::Transform, &e)
+                    .unwrap_or_else(|| trap(e, &store))
+            })?;
             bindings
                 .sluice_plugin_transformer()
                 .call_open(&mut store, &self.config)
@@ -704,7 +727,9 @@ impl SourceInstance {
                 call: "open",
                 message: describe_trap(&e, &self.limits, call, &store.data().stderr),
             };
-            let bindings = pre.instantiate(&mut store).map_err(|e| trap(e, &store))?;
+            let bindings = pre.instantiate(&mut store).map_err(|e| {
+                stale_types(&self.plugin, PluginKind::Source, &e).unwrap_or_else(|| trap(e, &store))
+            })?;
             bindings
                 .sluice_plugin_source_plugin()
                 .call_open(&mut store, &self.config, self.resume.as_ref())
