@@ -5,8 +5,9 @@
 //! whose records hold their key, value and headers as separate lists — at
 //! batch sizes 1, 64 and 1024 and values of 100 B and 1 KiB. Prints a table.
 //!
-//! Run: `make bench-boundary` (or `cargo bench -p sluice --bench boundary`
-//! after `make plugins-rust`).
+//! Run: `make plugins-rust`, then `cargo bench -p sluice --bench boundary`
+//! (`make bench` runs every benchmark). `BENCH_MS` sets the CPU time spent
+//! per table cell (default 400).
 
 // A benchmark stops at the first failure, with its reason.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
