@@ -23,7 +23,7 @@ components=(
   version-tag reject-every wrong-world stale-types
   hostile-loop hostile-memory hostile-recursion hostile-file hostile-socket hostile-output hostile-sleep
   trap-on-open
-  bench-list-passthrough bench-list-mask
+  bench-list-passthrough bench-list-mask bench-entries
 )
 
 # The export each component must have at its top level.
@@ -32,6 +32,7 @@ expected_export() {
     orders) echo "sluice:plugin/source-plugin@0.1.0" ;;
     wrong-world) echo "greet" ;;
     bench-list-*) echo "process" ;;
+    bench-entries) echo "echo-words" ;;
     *) echo "sluice:plugin/transformer@0.1.0" ;;
   esac
 }

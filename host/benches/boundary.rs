@@ -4,6 +4,9 @@
 //! shape (one byte arena + flat `u32` entry words) and a plain `list<record>`
 //! whose records hold their key, value and headers as separate lists — at
 //! batch sizes 1, 64 and 1024 and values of 100 B and 1 KiB. Prints a table.
+//! A second table times the crossing alone (a component that returns its
+//! input) for three ways to carry record entries: flat `u32` words (the
+//! contract), records of typed `u32` fields, and records with `option`s.
 //!
 //! Run: `make plugins-rust`, then `cargo bench -p sluice --bench boundary`
 //! (`make bench` runs every benchmark). `BENCH_MS` sets the CPU time spent
@@ -24,6 +27,11 @@ mod list {
     wasmtime::component::bindgen!({ path: "../plugins/bench-wit", world: "list-transform" });
 }
 use list::PlainRecord;
+
+mod entries {
+    wasmtime::component::bindgen!({ path: "../plugins/bench-wit", world: "entries" });
+}
+use entries::{OptionalEntry, TypedEntry};
 
 struct State {
     wasi: WasiCtx,
@@ -184,6 +192,17 @@ fn main() {
     };
     let (mut pass_store, pass_list) = list_instance("bench-list-passthrough");
     let (mut mask_store, mask_list) = list_instance("bench-list-mask");
+    let entries_component =
+        Component::from_file(&engine, dist("bench-entries")).expect("compile bench-entries");
+    let mut entries_store = Store::new(
+        &engine,
+        State {
+            wasi: WasiCtxBuilder::new().build(),
+            table: ResourceTable::new(),
+        },
+    );
+    let echo = entries::Entries::instantiate(&mut entries_store, &entries_component, &linker)
+        .expect("instantiate bench-entries");
 
     println!("| transform | shape | batch | value | CPU ns/record | records/CPU-s |");
     println!("|---|---|---:|---:|---:|---:|");
@@ -255,5 +274,72 @@ fn main() {
                 );
             }
         }
+    }
+
+    // The crossing alone: the guest returns its input, so what is timed is
+    // lowering the arena and entries into it and lifting them back.
+    println!();
+    println!("Crossing alone (the guest returns its input), 100 B values, CPU ns per record:");
+    println!();
+    println!(
+        "| batch | flat `u32` words (the contract) | typed scalar entries | entries with `option`s |"
+    );
+    println!("|---:|---:|---:|---:|");
+    for n in [64usize, 1024] {
+        let input = batch(n, 100);
+        let typed: Vec<TypedEntry> = input
+            .records
+            .as_chunks::<12>()
+            .0
+            .iter()
+            .map(|w| TypedEntry {
+                flags: w[0],
+                key_offset: w[1],
+                key_len: w[2],
+                value_offset: w[3],
+                value_len: w[4],
+                headers_start: w[5],
+                headers_len: w[6],
+                timestamp_low: w[7],
+                timestamp_high: w[8],
+                topic_offset: w[9],
+                topic_len: w[10],
+                partition: w[11],
+            })
+            .collect();
+        let optional: Vec<OptionalEntry> = (0..n)
+            .map(|i| {
+                let e = input.entry(i).unwrap();
+                let span = |s: Option<sluice::plugin::Span>| s.map(|s| (s.offset, s.len));
+                OptionalEntry {
+                    key: span(e.key),
+                    value: span(e.value),
+                    headers_start: e.headers_start,
+                    headers_len: e.headers_len,
+                    timestamp_ms: e.timestamp_ms,
+                    topic: span(e.topic),
+                    partition: e.partition,
+                }
+            })
+            .collect();
+        let words = measure(n, budget, || {
+            std::hint::black_box(
+                echo.call_echo_words(&mut entries_store, &input.arena, &input.records)
+                    .expect("echo-words"),
+            );
+        });
+        let typed = measure(n, budget, || {
+            std::hint::black_box(
+                echo.call_echo_typed(&mut entries_store, &input.arena, &typed)
+                    .expect("echo-typed"),
+            );
+        });
+        let optional = measure(n, budget, || {
+            std::hint::black_box(
+                echo.call_echo_optional(&mut entries_store, &input.arena, &optional)
+                    .expect("echo-optional"),
+            );
+        });
+        println!("| {n} | {words:.0} | {typed:.0} | {optional:.0} |");
     }
 }
