@@ -60,18 +60,8 @@ fi
 
 mkdir -p "$dist" .build
 jco="$here/node_modules/.bin/jco"
+source "$root/plugins/tools/check-imports.sh"
 
-check_imports() {
-  local wasm="$1" imports bad
-  imports="$("$jco" wit "$wasm" | sed -n 's/^ *import \([^;]*\);.*/\1/p')"
-  bad="$(grep -Ev '^(sluice:plugin/log@0\.1\.0|sluice:plugin/types@0\.1\.0)$' <<<"$imports" || true)"
-  if [[ -n "$bad" ]]; then
-    echo "error: $wasm imports more than its WIT world:" >&2
-    echo "$bad" >&2
-    return 1
-  fi
-  echo "  imports: $(tr '\n' ' ' <<<"$imports")"
-}
 
 built=()
 for plugin in mask filter; do
@@ -91,7 +81,7 @@ for plugin in mask filter; do
     -o "$core" "./cmd/$plugin"
   tmp="$out.tmp.$$"
   node tools/componentize.mjs "$wit" transform "$core" "$tmp" >/dev/null
-  check_imports "$tmp" || { rm -f "$tmp"; exit 1; }
+  check_imports "$jco" "$tmp" "$wit" || { rm -f "$tmp"; exit 1; }
   mv -f "$tmp" "$out" # atomic: a watching host never sees a half-written file
   echo "  $(stat -c %s "$out") bytes in $((SECONDS - start)) s"
   built+=("$out")

@@ -42,20 +42,8 @@ bin="$here/node_modules/.bin"
 
 mkdir -p "$dist" .build
 
-# Only these may be imported: the WIT world's own interfaces.
-allowed_imports='^(sluice:plugin/log@0\.1\.0|sluice:plugin/types@0\.1\.0)$'
-
-check_imports() {
-  local wasm="$1" imports bad
-  imports="$("$bin/jco" wit "$wasm" | sed -n 's/^ *import \([^;]*\);.*/\1/p')"
-  bad="$(grep -Ev "$allowed_imports" <<<"$imports" || true)"
-  if [[ -n "$bad" ]]; then
-    echo "error: $wasm imports more than its WIT world:" >&2
-    echo "$bad" >&2
-    return 1
-  fi
-  echo "  imports: $(tr '\n' ' ' <<<"$imports")"
-}
+# Only the WIT world's own interfaces may be imported.
+source "$root/plugins/tools/check-imports.sh"
 
 built=()
 for plugin in mask filter; do
@@ -79,7 +67,7 @@ for plugin in mask filter; do
     "$bin/componentize-js" --wit "$wit" --world-name transform \
       --disable stdio random clocks http fetch-event --out "$tmp" "src/$plugin.js" >/dev/null
   fi
-  check_imports "$tmp" || { rm -f "$tmp"; exit 1; }
+  check_imports "$bin/jco" "$tmp" "$wit" || { rm -f "$tmp"; exit 1; }
   mv -f "$tmp" "$out" # atomic: a watching host never sees a half-written file
   echo "$engine" >"$stamp"
   echo "  $(stat -c %s "$out") bytes in $((SECONDS - start)) s"

@@ -44,24 +44,9 @@ if [[ ! -d .build/bindings || -n "$(find "$wit" requirements.txt -newer .build/b
   "$cpy" -d "$wit" -w transform bindings .build/bindings >/dev/null
 fi
 
-# The contract version the components must import (sluice:plugin@X.Y.Z).
-version="$(sed -n 's/^package sluice:plugin@\(.*\);/\1/p' "$wit/types.wit")"
+# Only the WIT world's own interfaces may be imported (checked with jco from plugins/js).
+source "$root/plugins/tools/check-imports.sh"
 jco="$root/plugins/js/node_modules/.bin/jco"
-check_imports() {
-  local wasm="$1" imports bad
-  if [[ ! -x "$jco" ]]; then
-    echo "  (imports not checked: run plugins/js/build.sh once to install jco)"
-    return 0
-  fi
-  imports="$("$jco" wit "$wasm" | sed -n 's/^ *import \([^;]*\);.*/\1/p')"
-  bad="$(grep -Ev "^sluice:plugin/(log|types)@${version//./\\.}\$" <<<"$imports" || true)"
-  if [[ -n "$bad" ]]; then
-    echo "error: $wasm imports more than its WIT world:" >&2
-    echo "$bad" >&2
-    return 1
-  fi
-  echo "  imports: $(tr '\n' ' ' <<<"$imports")"
-}
 
 built=()
 for plugin in mask filter; do
@@ -79,7 +64,7 @@ for plugin in mask filter; do
   # its WIT world (note: the random seed is fixed at build time).
   "$cpy" -d "$wit" -w transform componentize --stub-wasi \
     -p src -p . -p .build/bindings "${plugin}_plugin" -o "$tmp" >/dev/null
-  check_imports "$tmp" || { rm -f "$tmp"; exit 1; }
+  check_imports "$jco" "$tmp" "$wit" || { rm -f "$tmp"; exit 1; }
   mv -f "$tmp" "$out" # atomic: a watching host never sees a half-written file
   echo "  $(stat -c %s "$out") bytes in $((SECONDS - start)) s"
   built+=("$out")
