@@ -290,7 +290,6 @@ impl<'a> Iterator for Records<'a> {
             arena: self.arena,
             headers: self.headers,
             entry: KafkaRecord::decode(words),
-            words,
         })
     }
 
@@ -309,7 +308,6 @@ pub struct RecordRef<'a> {
     arena: &'a [u8],
     headers: &'a [u32],
     entry: KafkaRecord,
-    words: &'a [u32; RECORD_WORDS],
 }
 
 impl<'a> RecordRef<'a> {
@@ -509,112 +507,90 @@ impl BatchBuilder {
     /// Appends an empty record (null key, null value, no header, no
     /// timestamp, no override) and returns a builder to fill it in.
     pub fn push(&mut self) -> RecordBuilder<'_> {
-        let mut words = [0; RECORD_WORDS];
-        words[5] = to_u32(self.headers.len() / HEADER_WORDS);
-        self.records.extend_from_slice(&words);
+        let entry = KafkaRecord {
+            headers_start: to_u32(self.headers.len() / HEADER_WORDS),
+            ..KafkaRecord::default()
+        };
+        self.records.extend_from_slice(&entry.encode());
         RecordBuilder { batch: self }
     }
 
     /// Appends an exact copy of `record` (key, value, headers, timestamp,
     /// overrides). The returned builder can still change fields or add headers.
     pub fn push_ref(&mut self, record: &RecordRef<'_>) -> RecordBuilder<'_> {
-        let w = record.words;
-        let flags = w[0];
-        let header_entries = record.header_words().as_chunks::<HEADER_WORDS>().0;
-        /// Word index of each optional span's offset, with its presence bit.
-        const SPANS: [(u32, usize); 3] = [(flag::KEY, 1), (flag::VALUE, 3), (flag::TOPIC, 9)];
+        let entry = record.entry;
+        let headers = record
+            .header_words()
+            .as_chunks::<HEADER_WORDS>()
+            .0
+            .iter()
+            .map(Header::decode);
 
-        // Fast path: a record's bytes usually sit together in its arena (hosts
-        // and this builder write key, value, headers, topic one after the
-        // other). Then one copy of that region plus shifted offsets does it,
-        // working on the words directly.
+        // A record's bytes usually sit together in its arena (hosts and this
+        // builder write key, value, headers, topic one after the other). Then
+        // one copy of that region plus shifted spans does it; otherwise each
+        // field is copied on its own.
         let (mut lo, mut hi, mut total) = (u64::MAX, 0u64, 0u64);
-        let mut see = |offset: u32, len: u32| {
-            lo = lo.min(u64::from(offset));
-            hi = hi.max(u64::from(offset) + u64::from(len));
-            total += u64::from(len);
+        let mut see = |span: Span| {
+            lo = lo.min(u64::from(span.offset));
+            hi = hi.max(u64::from(span.offset) + u64::from(span.len));
+            total += u64::from(span.len);
         };
-        for (bit, at) in SPANS {
-            if flags & bit != 0 {
-                see(w[at], w[at + 1]);
-            }
-        }
-        for h in header_entries {
-            see(h[0], h[1]);
-            see(h[2], h[3]);
+        entry
+            .key
+            .into_iter()
+            .chain(entry.value)
+            .chain(entry.topic)
+            .for_each(&mut see);
+        for h in headers.clone() {
+            see(h.name);
+            see(h.value);
         }
         /// Gap bytes worth copying to save one copy call per field.
         const SLACK: u64 = 64;
-        if lo == u64::MAX || hi - lo <= total + SLACK {
-            let base = self.arena.len() as u64;
-            if lo != u64::MAX {
-                let region = record
-                    .arena
-                    .get(lo as usize..hi as usize)
-                    .unwrap_or_default();
-                self.arena.extend_from_slice(region);
-            }
-            let shift = |offset: u32| to_u32((base + u64::from(offset) - lo) as usize);
-            let headers_start = to_u32(self.headers.len() / HEADER_WORDS);
-            for h in header_entries {
-                self.headers
-                    .extend_from_slice(&[shift(h[0]), h[1], shift(h[2]), h[3]]);
-            }
-            let mut out = [0u32; RECORD_WORDS];
-            out[0] = flags;
-            for (bit, at) in SPANS {
-                if flags & bit != 0 {
-                    out[at] = shift(w[at]);
-                    out[at + 1] = w[at + 1];
-                }
-            }
-            out[5] = headers_start;
-            out[6] = w[6];
-            if flags & flag::TIMESTAMP != 0 {
-                out[7] = w[7];
-                out[8] = w[8];
-            }
-            if flags & flag::PARTITION != 0 {
-                out[11] = w[11];
-            }
-            self.records.extend_from_slice(&out);
-            return RecordBuilder { batch: self };
+        let together = lo == u64::MAX || hi - lo <= total + SLACK;
+        let base = self.arena.len() as u64;
+        if together && lo != u64::MAX {
+            let region = record
+                .arena
+                .get(lo as usize..hi as usize)
+                .unwrap_or_default();
+            self.arena.extend_from_slice(region);
         }
-
-        // Slow path: fields scattered across the arena, copied one by one.
-        let entry = record.entry;
-        let headers = header_entries.iter().map(Header::decode);
         let src = record.arena;
-        let out = &mut *self;
-        let mut copy = |span: Span| -> Span {
-            let offset = to_u32(out.arena.len());
-            out.arena.extend_from_slice(slice(src, span));
+        let arena = &mut self.arena;
+        // Where a span of the source record lands in this builder's arena.
+        let mut place = |span: Span| -> Span {
+            let offset = if together {
+                base + u64::from(span.offset) - lo
+            } else {
+                let offset = arena.len() as u64;
+                arena.extend_from_slice(slice(src, span));
+                offset
+            };
             Span {
-                offset,
+                offset: to_u32(offset as usize),
                 len: span.len,
             }
         };
-        let key = entry.key.map(&mut copy);
-        let value = entry.value.map(&mut copy);
-        let topic = entry.topic.map(&mut copy);
-        let mut header_words = Vec::with_capacity(entry.headers_len as usize * HEADER_WORDS);
-        for header in headers {
-            let name = copy(header.name);
-            let value = copy(header.value);
-            header_words.extend_from_slice(&Header { name, value }.encode());
+        let key = entry.key.map(&mut place);
+        let value = entry.value.map(&mut place);
+        let topic = entry.topic.map(&mut place);
+        let headers_start = to_u32(self.headers.len() / HEADER_WORDS);
+        for h in headers {
+            let name = place(h.name);
+            let value = place(h.value);
+            self.headers
+                .extend_from_slice(&Header { name, value }.encode());
         }
-        let headers_start = to_u32(out.headers.len() / HEADER_WORDS);
-        out.headers.extend_from_slice(&header_words);
         let copy = KafkaRecord {
             key,
             value,
             headers_start,
-            headers_len: entry.headers_len,
-            timestamp_ms: entry.timestamp_ms,
             topic,
-            partition: entry.partition,
+            ..entry
         };
-        out.records.extend_from_slice(&copy.encode());
+        self.records.extend_from_slice(&copy.encode());
         RecordBuilder { batch: self }
     }
 
@@ -682,31 +658,16 @@ impl BatchBuilder {
         }
     }
 
-    /// The words of the record being built.
-    fn last(&mut self) -> &mut [u32; RECORD_WORDS] {
-        match self.records.as_chunks_mut::<RECORD_WORDS>().0.last_mut() {
+    /// Changes the entry of the record being built.
+    fn edit(&mut self, change: impl FnOnce(&mut KafkaRecord)) {
+        let words = match self.records.as_chunks_mut::<RECORD_WORDS>().0.last_mut() {
             Some(last) => last,
             // A RecordBuilder exists only right after a record was pushed.
             None => unreachable!("RecordBuilder without a record"),
-        }
-    }
-
-    /// Sets (or with `None` clears) the span at words `at`, `at + 1` of the
-    /// record being built, with its presence bit.
-    fn set_span(&mut self, bit: u32, at: usize, span: Option<Span>) {
-        let w = self.last();
-        match span {
-            Some(s) => {
-                w[0] |= bit;
-                w[at] = s.offset;
-                w[at + 1] = s.len;
-            }
-            None => {
-                w[0] &= !bit;
-                w[at] = 0;
-                w[at + 1] = 0;
-            }
-        }
+        };
+        let mut entry = KafkaRecord::decode(words);
+        change(&mut entry);
+        *words = entry.encode();
     }
 }
 
@@ -722,13 +683,13 @@ impl RecordBuilder<'_> {
     /// Sets the key.
     pub fn key(self, key: &[u8]) -> Self {
         let span = self.batch.append(key);
-        self.batch.set_span(flag::KEY, 1, Some(span));
+        self.batch.edit(|e| e.key = Some(span));
         self
     }
 
     /// Makes the key null.
     pub fn clear_key(self) -> Self {
-        self.batch.set_span(flag::KEY, 1, None);
+        self.batch.edit(|e| e.key = None);
         self
     }
 
@@ -740,27 +701,27 @@ impl RecordBuilder<'_> {
         write: impl FnOnce(&mut ArenaWriter<'_>) -> Result<(), E>,
     ) -> Result<Self, E> {
         let span = self.batch.append_with(write)?;
-        self.batch.set_span(flag::KEY, 1, Some(span));
+        self.batch.edit(|e| e.key = Some(span));
         Ok(self)
     }
 
     /// Sets the key to whatever `write` appends (no temporary buffer).
     pub fn write_key(self, write: impl FnOnce(&mut ArenaWriter<'_>)) -> Self {
         let span = self.batch.write_span(write);
-        self.batch.set_span(flag::KEY, 1, Some(span));
+        self.batch.edit(|e| e.key = Some(span));
         self
     }
 
     /// Sets the value.
     pub fn value(self, value: &[u8]) -> Self {
         let span = self.batch.append(value);
-        self.batch.set_span(flag::VALUE, 3, Some(span));
+        self.batch.edit(|e| e.value = Some(span));
         self
     }
 
     /// Makes the value null (a tombstone).
     pub fn clear_value(self) -> Self {
-        self.batch.set_span(flag::VALUE, 3, None);
+        self.batch.edit(|e| e.value = None);
         self
     }
 
@@ -772,14 +733,14 @@ impl RecordBuilder<'_> {
         write: impl FnOnce(&mut ArenaWriter<'_>) -> Result<(), E>,
     ) -> Result<Self, E> {
         let span = self.batch.append_with(write)?;
-        self.batch.set_span(flag::VALUE, 3, Some(span));
+        self.batch.edit(|e| e.value = Some(span));
         Ok(self)
     }
 
     /// Sets the value to whatever `write` appends (no temporary buffer).
     pub fn write_value(self, write: impl FnOnce(&mut ArenaWriter<'_>)) -> Self {
         let span = self.batch.write_span(write);
-        self.batch.set_span(flag::VALUE, 3, Some(span));
+        self.batch.edit(|e| e.value = Some(span));
         self
     }
 
@@ -790,54 +751,44 @@ impl RecordBuilder<'_> {
         self.batch
             .headers
             .extend_from_slice(&Header { name, value }.encode());
-        self.batch.last()[6] += 1;
+        self.batch.edit(|e| e.headers_len += 1);
         self
     }
 
     /// Sets the timestamp (milliseconds since the Unix epoch).
     pub fn timestamp_ms(self, timestamp_ms: i64) -> Self {
-        let w = self.batch.last();
-        w[0] |= flag::TIMESTAMP;
-        w[7] = timestamp_ms as u32;
-        w[8] = ((timestamp_ms as u64) >> 32) as u32;
+        self.batch.edit(|e| e.timestamp_ms = Some(timestamp_ms));
         self
     }
 
     /// Removes the timestamp: Kafka will set it.
     pub fn clear_timestamp(self) -> Self {
-        let w = self.batch.last();
-        w[0] &= !flag::TIMESTAMP;
-        w[7] = 0;
-        w[8] = 0;
+        self.batch.edit(|e| e.timestamp_ms = None);
         self
     }
 
     /// Sends this record to `topic` instead of the pipeline's sink topic.
     pub fn topic(self, topic: &str) -> Self {
         let span = self.batch.append(topic.as_bytes());
-        self.batch.set_span(flag::TOPIC, 9, Some(span));
+        self.batch.edit(|e| e.topic = Some(span));
         self
     }
 
     /// Removes a topic override.
     pub fn clear_topic(self) -> Self {
-        self.batch.set_span(flag::TOPIC, 9, None);
+        self.batch.edit(|e| e.topic = None);
         self
     }
 
     /// Sends this record to `partition` instead of the partitioner's choice.
     pub fn partition(self, partition: i32) -> Self {
-        let w = self.batch.last();
-        w[0] |= flag::PARTITION;
-        w[11] = partition as u32;
+        self.batch.edit(|e| e.partition = Some(partition));
         self
     }
 
     /// Removes a partition override.
     pub fn clear_partition(self) -> Self {
-        let w = self.batch.last();
-        w[0] &= !flag::PARTITION;
-        w[11] = 0;
+        self.batch.edit(|e| e.partition = None);
         self
     }
 }
