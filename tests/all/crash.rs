@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::common::kafka::shared_single;
-use crate::common::{Running, plugin, sluice};
+use crate::common::{Running, plugin, sluice_run};
 
 const WAIT: Duration = Duration::from_secs(90);
 
@@ -26,14 +26,14 @@ fn pipeline(dir: &Path, name: &str, brokers: &str, count: u64, rate: u64) -> std
 }
 
 fn run(file: &Path, state: &Path) -> Running {
-    let mut cmd = sluice();
-    cmd.arg("run")
-        .arg(file)
-        .arg("--state-dir")
-        .arg(state)
-        .arg("--progress-secs")
-        .arg("3600");
-    Running::spawn(cmd)
+    Running::spawn(sluice_run(file, state, 3600))
+}
+
+/// Runs a pipeline that must refuse to start; returns its stderr.
+fn refused(file: &Path, state: &Path) -> String {
+    let out = sluice_run(file, state, 3600).output().unwrap();
+    assert!(!out.status.success());
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// The committed position (next id) in the state file, 1 when none yet.
@@ -185,15 +185,7 @@ fn a_corrupt_or_foreign_state_file_is_refused_and_left_alone() {
     let state = dir.path().join("state-a.position.json");
 
     std::fs::write(&state, "{ not json").unwrap();
-    let out = sluice()
-        .arg("run")
-        .arg(&file)
-        .arg("--state-dir")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let stderr = refused(&file, dir.path());
     assert!(
         stderr.contains("state-a.position.json: state file is corrupt"),
         "{stderr}"
@@ -207,15 +199,7 @@ fn a_corrupt_or_foreign_state_file_is_refused_and_left_alone() {
 
     let foreign = r#"{"version":1,"pipeline":"state-b","position":"3432","acknowledged":41}"#;
     std::fs::write(&state, foreign).unwrap();
-    let out = sluice()
-        .arg("run")
-        .arg(&file)
-        .arg("--state-dir")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let stderr = refused(&file, dir.path());
     assert!(
         stderr.contains("belongs to pipeline `state-b`, not `state-a`"),
         "{stderr}"
@@ -237,13 +221,7 @@ fn positions_in_a_compacted_topic_survive_a_restart() {
     let text = std::fs::read_to_string(&file).unwrap()
         + "positions:\n  kafka_topic: sluice-positions-test\n";
     std::fs::write(&file, text).unwrap();
-    let mut cmd = sluice();
-    cmd.arg("run")
-        .arg(&file)
-        .arg("--state-dir")
-        .arg(dir.path())
-        .arg("--progress-secs")
-        .arg("1");
+    let mut cmd = sluice_run(&file, dir.path(), 1);
     cmd.env("SLUICE_LOG", "info");
     let mut r = Running::spawn(cmd);
     // Stop only once records flow, so that a position has been committed.

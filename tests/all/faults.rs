@@ -230,14 +230,7 @@ fn a_fatal_producer_error_rebuilds_the_producer_and_loses_nothing() {
         "fail",
         "",
     );
-    let mut cmd = crate::common::sluice();
-    cmd.arg("run")
-        .arg(&file)
-        .arg("--state-dir")
-        .arg(dir.path())
-        .arg("--progress-secs")
-        .arg("3600");
-    let mut run = crate::common::Running::spawn(cmd);
+    let mut run = crate::common::Running::spawn(crate::common::sluice_run(&file, dir.path(), 3600));
     run.wait_for("running:", Duration::from_secs(60));
     let deadline = Instant::now() + Duration::from_secs(60);
     while sluice::position::PositionStore::new(dir.path(), "faults-fatal")

@@ -11,7 +11,7 @@ use sluice::plugin::{
     Runtime, RuntimeOptions, TransformInstance,
 };
 
-use crate::common::{Running, cache_dir, kcat_read, plugin, sluice};
+use crate::common::{Running, cache_dir, kcat_read, plugin, sluice, sluice_run};
 
 fn runtime() -> Runtime {
     Runtime::new(Some(&cache_dir())).expect("runtime")
@@ -520,12 +520,8 @@ fn hostile_plugins_are_contained_while_a_healthy_pipeline_keeps_delivering() {
         "errors: skip\n",
     );
 
-    let mut cmd = sluice();
-    cmd.arg("run")
-        .arg(d)
-        .args(["--progress-secs", "60", "--state-dir"])
-        .arg(state.path())
-        .env_remove("KAFKA_BROKERS");
+    let mut cmd = sluice_run(d, state.path(), 60);
+    cmd.env_remove("KAFKA_BROKERS");
     let started = Instant::now();
     let mut run = Running::spawn(cmd);
     let line = run.wait_for("Embedded Kafka cluster at ", Duration::from_secs(120));

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, ensure};
 
 use crate::common::kafka::shared_single;
-use crate::common::{Running, root, sluice};
+use crate::common::{Running, root, sluice, sluice_run};
 use crate::quickstart::{COUNT, expected};
 
 /// Partitions of each test topic: enough to check the key → partition mapping.
@@ -47,16 +47,8 @@ fn quickstart_on_real_kafka(acks: &str) -> Result<()> {
     k.create_topic(&topic, PARTITIONS, 1, &[])?;
 
     let state = tempfile::tempdir()?;
-    let mut cmd = sluice();
+    let mut cmd = sluice_run("examples/quickstart.yaml", state.path(), 60);
     cmd.current_dir(root())
-        .args([
-            "run",
-            "examples/quickstart.yaml",
-            "--progress-secs",
-            "60",
-            "--state-dir",
-        ])
-        .arg(state.path())
         .env("ORDERS_COUNT", COUNT.to_string())
         .env("ORDERS_RATE", "0")
         .env("ACKS", acks)

@@ -9,7 +9,7 @@ use sluice::plugin::{
     Batch, Limits, Outcome, PluginKind, Runtime, SourceInstance, TransformInstance,
 };
 
-use crate::common::{Running, cache_dir, kcat_read, plugin, root, sluice};
+use crate::common::{Running, cache_dir, kcat_read, plugin, root, sluice, sluice_run};
 
 pub(crate) const COUNT: usize = 400;
 
@@ -72,16 +72,8 @@ pub(crate) fn expected() -> Vec<(String, String)> {
 fn run_quickstart(acks: &str) {
     let state = tempfile::tempdir().unwrap();
     let topic = format!("quickstart-{acks}");
-    let mut cmd = sluice();
+    let mut cmd = sluice_run("examples/quickstart.yaml", state.path(), 60);
     cmd.current_dir(root())
-        .args([
-            "run",
-            "examples/quickstart.yaml",
-            "--progress-secs",
-            "60",
-            "--state-dir",
-        ])
-        .arg(state.path())
         .env("ORDERS_COUNT", COUNT.to_string())
         .env("ORDERS_RATE", "0")
         .env("ACKS", acks)

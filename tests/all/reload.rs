@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::common::kafka::{ConsumedRecord, shared_single};
-use crate::common::{Running, plugin, sluice};
+use crate::common::{Running, plugin, sluice, sluice_run};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -66,14 +66,7 @@ fn pipeline(
 }
 
 fn start(file: &Path, state: &Path) -> Running {
-    let mut cmd = sluice();
-    cmd.arg("run")
-        .arg(file)
-        .arg("--state-dir")
-        .arg(state)
-        .arg("--progress-secs")
-        .arg("3600");
-    let mut run = Running::spawn(cmd);
+    let mut run = Running::spawn(sluice_run(file, state, 3600));
     run.wait_for("running:", WAIT);
     run
 }
@@ -367,14 +360,7 @@ fn pipeline_files_start_stop_and_rebuild_only_their_pipeline() {
         100,
         &tag,
     );
-    let mut cmd = sluice();
-    cmd.arg("run")
-        .arg(&pipelines)
-        .arg("--state-dir")
-        .arg(dir.path())
-        .arg("--progress-secs")
-        .arg("3600");
-    let mut run = Running::spawn(cmd);
+    let mut run = Running::spawn(sluice_run(&pipelines, dir.path(), 3600));
     run.wait_for("pipeline `files-a` running", WAIT);
 
     let b = pipeline(

@@ -56,6 +56,18 @@ pub fn sluice() -> Command {
     c
 }
 
+/// `sluice run PATH --state-dir STATE --progress-secs SECS` with the shared cache.
+pub fn sluice_run(path: impl AsRef<std::ffi::OsStr>, state: &Path, progress_secs: u32) -> Command {
+    let mut c = sluice();
+    c.arg("run")
+        .arg(path)
+        .arg("--state-dir")
+        .arg(state)
+        .arg("--progress-secs")
+        .arg(progress_secs.to_string());
+    c
+}
+
 /// A running `sluice run` whose stdout lines arrive on a channel.
 pub struct Running {
     pub child: Child,
