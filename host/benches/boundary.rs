@@ -129,7 +129,7 @@ fn cpu_now() -> Duration {
 /// per record, the best of three rounds (other work on a shared machine
 /// only ever adds time).
 ///
-/// Reading the thread's CPU clock is a system call (≈0.5 µs here), so the
+/// Reading the thread's CPU clock is a system call (≈ 0.7 µs here), so the
 /// clock is read once per group of calls covering at least 1024 records,
 /// not once per call.
 fn measure(records_per_call: usize, budget: Duration, mut f: impl FnMut()) -> f64 {

@@ -73,7 +73,7 @@ fn thread_cpu() -> Duration {
 /// How old (in wall-clock time) a sample of the thread's CPU clock may be to
 /// stand in for the CPU time at the start of a call.
 ///
-/// Reading a thread's CPU clock is a system call (≈ 0.3–0.5 µs, as long as a
+/// Reading a thread's CPU clock is a system call (≈ 0.7 µs here, as long as a
 /// small batch takes to cross the boundary), so calls that follow each other
 /// closely share one reading. A call then counts at most this much CPU time
 /// it did not use (CPU time cannot run faster than wall-clock time), so it is
