@@ -1,15 +1,16 @@
 //! Sluice: declarative data pipelines into Kafka, with WebAssembly component
 //! plugins for sources and transforms.
 //!
-//! The modules follow the data: [`pipeline`] files describe what to run,
+//! The modules follow the data: [`spec`] files describe what to run,
 //! [`plugin`] runs the components, [`run`] drives source → transforms → sink,
 //! [`sink`] produces to Kafka and tracks acknowledgements, and [`position`]
 //! keeps the last acknowledged source position.
 
 pub mod cli;
-pub mod pipeline;
+pub mod events;
 pub mod plugin;
 pub mod position;
 pub mod reload;
 pub mod run;
 pub mod sink;
+pub mod spec;

@@ -44,7 +44,7 @@ struct Started {
 }
 
 fn start(file: &Path, state: &Path, brokers: &str) -> Started {
-    let p = sluice::pipeline::load_file(file).unwrap();
+    let p = sluice::spec::load_file(file).unwrap();
     let options = RunOptions {
         state_dir: state.to_path_buf(),
         cache_dir: Some(cache_dir()),

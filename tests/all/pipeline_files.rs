@@ -25,7 +25,7 @@ fn bad_pipeline_files_give_the_golden_error() {
     assert!(files.len() >= 8, "fixtures missing");
     let mut failures = Vec::new();
     for file in files {
-        let err = match sluice::pipeline::load_file(&file) {
+        let err = match sluice::spec::load_file(&file) {
             Ok(_) => panic!("{} loaded but must fail", file.display()),
             Err(e) => e.to_string().replace(&format!("{}/", dir.display()), ""),
         };
@@ -59,7 +59,7 @@ fn bad_pipeline_files_give_the_golden_error() {
 #[test]
 fn interpolation_uses_defaults_and_the_environment() {
     let file = root().join("examples/quickstart.yaml");
-    let p = sluice::pipeline::load_file(&file).expect("quickstart loads");
+    let p = sluice::spec::load_file(&file).expect("quickstart loads");
     assert_eq!(p.spec.name, "quickstart");
     assert_eq!(
         p.spec.sink.kafka.brokers, None,

@@ -5,10 +5,10 @@ use std::process::ExitCode;
 
 use std::time::Duration;
 
-use crate::pipeline::{Acks, Pipeline, expand_paths, guarantee, load_file};
 use crate::plugin::{PluginKind, Runtime, SourceInstance, TransformInstance};
 use crate::run::{PluginCache, plugin_label};
 use crate::sink::inspect_topic;
+use crate::spec::{Acks, Pipeline, expand_paths, guarantee, load_file};
 
 /// Checks every file; prints one block per pipeline; exit 1 if any failed.
 pub fn check(

@@ -14,12 +14,12 @@ use anyhow::Context;
 
 pub use pipeline::{Control, LoopOptions, PipelineLoop, ProducerFatal, Stage, Stats, Summary};
 
-use crate::pipeline::Pipeline;
 use crate::plugin::Batch;
 use crate::plugin::{Plugin, PluginKind, Runtime, SourceInstance, TransformInstance};
 use crate::position::{AckTracker, PositionStore};
 use crate::reload::{PluginSlot, Reloader};
 use crate::sink::{EmbeddedCluster, KafkaSink, ProducerPool};
+use crate::spec::Pipeline;
 
 /// Settings of `sluice run`.
 #[derive(Debug, Clone)]
@@ -265,9 +265,7 @@ impl Supervisor {
             p.spec.sink.kafka.topic,
             p.spec.sink.kafka.acks.as_str()
         );
-        if p.spec.sink.kafka.acks == crate::pipeline::Acks::All
-            && p.spec.sink.kafka.brokers.is_some()
-        {
+        if p.spec.sink.kafka.acks == crate::spec::Acks::All && p.spec.sink.kafka.brokers.is_some() {
             match crate::sink::inspect_topic(
                 &brokers,
                 &p.spec.sink.kafka.topic,
@@ -377,10 +375,10 @@ impl Supervisor {
 
     /// Pipeline files changed: start new ones, stop removed ones, rebuild changed ones.
     fn pipeline_files_changed(&mut self) {
-        let files = crate::pipeline::expand_paths(&self.paths).unwrap_or_default();
+        let files = crate::spec::expand_paths(&self.paths).unwrap_or_default();
         let mut seen = std::collections::HashSet::new();
         for file in &files {
-            match crate::pipeline::load_file(file) {
+            match crate::spec::load_file(file) {
                 Err(e) => {
                     let running = self.running.values().any(|r| &r.pipeline.file == file);
                     println!(
@@ -458,8 +456,8 @@ pub async fn run(paths: &[PathBuf], options: RunOptions) -> anyhow::Result<bool>
     // Before anything starts, so an early SIGTERM is a clean stop, not a kill.
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
-    let files = crate::pipeline::expand_paths(paths)?;
-    let pipelines = crate::pipeline::load_all(&files)?;
+    let files = crate::spec::expand_paths(paths)?;
+    let pipelines = crate::spec::load_all(&files)?;
     let runtime = Runtime::new(options.cache_dir.as_deref())?;
     let (watch_tx, mut watch_rx) = tokio::sync::mpsc::unbounded_channel();
     let reloader = Reloader::start(runtime.clone(), paths, watch_tx)?;

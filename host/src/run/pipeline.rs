@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::pipeline::ErrorPolicy;
 use crate::plugin::{
     Batch, Outcome, OwnedRecord, Plugin, PluginError, SourceInstance, TransformInstance,
     Transformed,
 };
 use crate::position::{AckTracker, PositionStore, WaitEnd};
 use crate::sink::{KafkaSink, SendError};
+use crate::spec::ErrorPolicy;
 
 /// Counters of one pipeline, read by the progress reporter and `/status`.
 #[derive(Debug, Default)]

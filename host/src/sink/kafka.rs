@@ -12,10 +12,10 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{DeliveryResult, Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 
-use crate::pipeline::{Acks, ErrorPolicy, KafkaSinkSpec};
 use crate::plugin::Batch;
 use crate::plugin::OwnedRecord;
 use crate::position::{AckTracker, DeliveryFailure, Redirect};
+use crate::spec::{Acks, ErrorPolicy, KafkaSinkSpec};
 
 /// What a delivery report carries back to its pipeline.
 pub struct Delivery {
