@@ -34,7 +34,7 @@ impl std::fmt::Display for StageId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StageId::Source => f.write_str("source"),
-            StageId::Transform(i) => write!(f, "transform-{}", i + 1),
+            StageId::Transform(i) => write!(f, "transform {}", i + 1),
             StageId::Sink => f.write_str("sink"),
         }
     }
@@ -394,6 +394,8 @@ pub enum Event {
     AllStopped {
         /// Whether every pipeline ended well.
         ok: bool,
+        /// The embedded cluster's address when it keeps serving (until a signal).
+        embedded: Option<String>,
     },
 }
 
