@@ -11,7 +11,7 @@ use sluice::plugin::{
     Runtime, RuntimeOptions, TransformInstance,
 };
 
-use crate::common::{Running, cache_dir, kcat_read, plugin, sluice, sluice_run};
+use crate::common::{Running, cache_dir, kcat_read, plugin, sluice_run};
 
 fn runtime() -> Runtime {
     Runtime::new(Some(&cache_dir())).expect("runtime")

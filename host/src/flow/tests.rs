@@ -54,11 +54,14 @@ impl Source for Numbers {
     }
 }
 
+/// What a native transform does with one value.
+type Each = Box<dyn FnMut(&[u8]) -> Result<Option<Vec<u8>>, Outcome> + Send>;
+
 /// A native transform from a per-record function: `Ok(Some(v))` emits `v`,
 /// `Ok(None)` filters, `Err(reason)` rejects; or a whole-call failure.
 struct Native {
     digest: String,
-    each: Box<dyn FnMut(&[u8]) -> Result<Option<Vec<u8>>, Outcome> + Send>,
+    each: Each,
     fail_calls: u32,
 }
 
@@ -249,7 +252,7 @@ fn rejects_follow_the_error_policy() {
     let reject_even = || {
         Native::new("a", |v| {
             let id: u64 = std::str::from_utf8(v).unwrap().parse().unwrap();
-            if id % 2 == 0 {
+            if id.is_multiple_of(2) {
                 Err(Outcome::Reject(format!("{id} is even")))
             } else {
                 Ok(Some(v.to_vec()))
