@@ -12,7 +12,7 @@ use crate::common::{Running, plugin, sluice_run};
 const WAIT: Duration = Duration::from_secs(60);
 
 /// `bytes` with a custom section appended: a valid component with another digest.
-fn variant(bytes: &[u8], tag: &str) -> Vec<u8> {
+pub(crate) fn variant(bytes: &[u8], tag: &str) -> Vec<u8> {
     fn leb(mut n: usize, out: &mut Vec<u8>) {
         loop {
             let b = (n & 0x7f) as u8;
@@ -37,7 +37,7 @@ fn variant(bytes: &[u8], tag: &str) -> Vec<u8> {
 }
 
 /// Replaces `path` atomically (write a temporary file, rename it over).
-fn replace(path: &Path, bytes: &[u8]) {
+pub(crate) fn replace(path: &Path, bytes: &[u8]) {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, bytes).unwrap();
     std::fs::rename(&tmp, path).unwrap();

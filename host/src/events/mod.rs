@@ -255,6 +255,10 @@ pub enum Event {
         ack_p99_ms: Option<f64>,
         /// The last committed position (lossy text).
         position: Option<String>,
+        /// Records skipped under `errors: skip` in this run.
+        skipped: u64,
+        /// Records sent to the dead-letter topic in this run.
+        dead_lettered: u64,
         /// The error, when it failed.
         error: Option<String>,
     },

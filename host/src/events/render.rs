@@ -117,6 +117,7 @@ fn human(event: &Event) -> Option<String> {
             ack_p99_ms,
             position,
             error,
+            ..
         } => match reason {
             StopReason::Failed => format!(
                 "error: {}",

@@ -167,9 +167,7 @@ impl Flow {
             return Err(Resend(format!("Kafka producer fatal error: {fatal}")).into());
         }
         for u in self.watermark.take_undelivered() {
-            let dead_letter = u.record.as_ref().is_some_and(|r| {
-                r.topic.is_some() && r.topic.as_deref() == self.dead_letter_topic.as_deref()
-            });
+            let dead_letter = u.dead_letter;
             let reason = u.error.reason().to_string();
             match policy::decide(
                 self.policy,
@@ -196,6 +194,9 @@ impl Flow {
                     match self.sink_dead_letters(&dead, &u.ticket) {
                         Ok(()) => {
                             self.report.dead_lettered += dead.len() as u64;
+                            self.counters
+                                .dead_lettered
+                                .fetch_add(dead.len() as u64, Ordering::Relaxed);
                             self.publish_batch();
                         }
                         Err(SendError::Cancelled) => return Ok(()),

@@ -65,6 +65,8 @@ pub struct Counters {
     pub sent: AtomicU64,
     /// Records skipped under `errors: skip`.
     pub skipped: AtomicU64,
+    /// Records sent to the dead-letter topic.
+    pub dead_lettered: AtomicU64,
     /// Plugin swaps that took effect.
     pub reloads: AtomicU64,
     /// A plugin is quarantined (cleared by a swap).
@@ -86,6 +88,10 @@ pub struct Summary {
     pub position: Option<Vec<u8>>,
     /// True when the source said it had no more records.
     pub finished: bool,
+    /// Records skipped under `errors: skip`.
+    pub skipped: u64,
+    /// Records sent to the dead-letter topic.
+    pub dead_lettered: u64,
 }
 
 /// Records were lost in delivery (not refused for themselves): the producer
@@ -218,6 +224,8 @@ impl Flow {
             latency: self.watermark.latency().snapshot(),
             position: self.watermark.committable(),
             finished: matches!(result, Ok(true)),
+            skipped: self.counters.skipped.load(Ordering::Relaxed),
+            dead_lettered: self.counters.dead_lettered.load(Ordering::Relaxed),
         };
         result.and(drained).map(|_| summary)
     }
@@ -334,6 +342,9 @@ impl Flow {
         self.report.sent += batch.len() as u64;
         self.report.bytes += bytes;
         self.report.dead_lettered += dead.len() as u64;
+        self.counters
+            .dead_lettered
+            .fetch_add(dead.len() as u64, Ordering::Relaxed);
         self.bytes += bytes;
         self.counters
             .sent
@@ -348,9 +359,12 @@ impl Flow {
         ticket: &crate::position::Ticket,
     ) -> Result<(), SendError> {
         match &self.dead_letter_topic {
-            Some(topic) => self
-                .sink
-                .send(dead, ticket, Route::DeadLetters(topic), &self.cancel),
+            Some(topic) => self.sink.send(
+                dead,
+                &ticket.for_dead_letters(),
+                Route::DeadLetters(topic),
+                &self.cancel,
+            ),
             None => Ok(()),
         }
     }

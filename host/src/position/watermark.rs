@@ -34,6 +34,8 @@ pub struct Undelivered {
     pub error: DeliveryError,
     /// The record as it was sent, for a dead letter (only for records Kafka refused).
     pub record: Option<crate::plugin::OwnedRecord>,
+    /// Whether the record was itself a dead letter.
+    pub dead_letter: bool,
 }
 
 struct Pending {
@@ -83,6 +85,9 @@ pub struct TicketState {
     remaining: AtomicUsize,
     sent_at: Instant,
     watermark: Arc<Watermark>,
+    /// For the dead letters of a batch: the batch's own ticket, which they
+    /// resolve (this one only marks them as dead letters).
+    parent: Option<Arc<TicketState>>,
 }
 
 /// Why a wait ended.
@@ -113,13 +118,44 @@ impl Ticket {
         self.inner.seq
     }
 
+    /// The ticket to send this batch's dead letters with: they count in this
+    /// batch, and a failure to deliver one is reported as a dead letter's.
+    pub fn for_dead_letters(&self) -> Ticket {
+        let batch = self.batch();
+        Ticket {
+            inner: Arc::new(TicketState {
+                seq: batch.inner.seq,
+                remaining: AtomicUsize::new(0),
+                sent_at: Instant::now(),
+                watermark: batch.inner.watermark.clone(),
+                parent: Some(batch.inner),
+            }),
+        }
+    }
+
+    /// The batch's own ticket (itself, unless this one is for its dead letters).
+    fn batch(&self) -> Ticket {
+        Ticket {
+            inner: self
+                .inner
+                .parent
+                .clone()
+                .unwrap_or_else(|| self.inner.clone()),
+        }
+    }
+
+    /// Whether records sent with this ticket are dead letters.
+    pub fn is_dead_letters(&self) -> bool {
+        self.inner.parent.is_some()
+    }
+
     /// Kafka acknowledged one record of this batch.
     pub fn acknowledged(&self) {
         let w = &self.inner.watermark;
         w.latency.record(self.inner.sent_at.elapsed());
         w.acknowledged.fetch_add(1, Ordering::Relaxed);
         w.in_flight.fetch_sub(1, Ordering::Relaxed);
-        self.resolve();
+        self.batch().resolve();
     }
 
     /// The sink could not deliver record `index` of this batch; it stays
@@ -133,10 +169,11 @@ impl Ticket {
         let w = &self.inner.watermark;
         w.in_flight.fetch_sub(1, Ordering::Relaxed);
         w.lock().undelivered.push(Undelivered {
-            ticket: self.clone(),
+            ticket: self.batch(),
             index,
             error,
             record,
+            dead_letter: self.is_dead_letters(),
         });
         w.changed.notify_all();
     }
@@ -145,6 +182,9 @@ impl Ticket {
     /// acknowledgement (skipped, or replaced by a dead letter sent under
     /// this ticket).
     pub fn resolve(&self) {
+        if let Some(parent) = &self.inner.parent {
+            return Ticket::from_opaque(parent.clone()).resolve();
+        }
         if self.inner.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.inner.watermark.complete(self.inner.seq);
         }
@@ -153,7 +193,10 @@ impl Ticket {
     /// Adds `records` more records (dead letters) to this batch before they
     /// are sent; call before resolving the record they replace.
     pub fn add(&self, records: usize) {
-        self.inner.remaining.fetch_add(records, Ordering::AcqRel);
+        self.batch()
+            .inner
+            .remaining
+            .fetch_add(records, Ordering::AcqRel);
         self.inner
             .watermark
             .in_flight
@@ -215,6 +258,7 @@ impl Watermark {
                 remaining: AtomicUsize::new(records),
                 sent_at: Instant::now(),
                 watermark: self.clone(),
+                parent: None,
             }),
         }
     }

@@ -236,17 +236,7 @@ impl Supervisor {
         let spawned = std::thread::Builder::new()
             .name(format!("pipeline-{name}"))
             .spawn(move || {
-                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| flow.run()))
-                    .unwrap_or_else(|panic| {
-                        let what = panic
-                            .downcast_ref::<&str>()
-                            .map(|s| s.to_string())
-                            .or_else(|| panic.downcast_ref::<String>().cloned())
-                            .unwrap_or_else(|| "unknown panic".into());
-                        Err(anyhow::anyhow!(
-                            "pipeline `{thread_name}`: its thread panicked ({what}); this is a bug in Sluice, please report it"
-                        ))
-                    });
+                let result = run_caught(&thread_name, || flow.run());
                 let _ = tx.send(Msg::Ended {
                     name: thread_name,
                     generation,
@@ -265,6 +255,25 @@ impl Supervisor {
             }
             return;
         }
+        if let Some(entry) = self.entries.get_mut(&name) {
+            entry.phase = Phase::Running(Live {
+                handle,
+                slots,
+                started: Instant::now(),
+                last_sent: 0,
+            });
+        }
+        // Watch before announcing: a change right after the announcement
+        // must not be missed; and compare once now, for a change made while
+        // the pipeline was being built.
+        self.watch_plugin_files();
+        let dirs = p
+            .transforms
+            .iter()
+            .chain(std::iter::once(&p.source))
+            .map(|r| dir_of(&r.path))
+            .collect();
+        self.plugins_changed(&Changed { dirs }, Some(&name));
         self.ctx.events.publish(Event::PipelineRunning {
             pipeline: name.clone(),
             file: p.file.display().to_string(),
@@ -277,15 +286,6 @@ impl Supervisor {
             guarantee: crate::spec::guarantee(&p.spec).delivery.to_string(),
             resumed_from: built.resumed_from,
         });
-        if let Some(entry) = self.entries.get_mut(&name) {
-            entry.phase = Phase::Running(Live {
-                handle,
-                slots,
-                started: Instant::now(),
-                last_sent: 0,
-            });
-        }
-        self.watch_plugin_files();
     }
 
     /// Tells the watcher which plugin files are in use.
@@ -323,12 +323,10 @@ impl Supervisor {
             && !cancelled
             && !self.stopping
         {
-            if live.started.elapsed() >= HEALTHY_INTERVAL {
-                entry.resends = 0;
-            }
-            if entry.resends < MAX_RESENDS {
-                entry.resends += 1;
-                let restarts = entry.resends;
+            let resends = resends_after(entry.resends, live.started.elapsed());
+            if resends <= MAX_RESENDS {
+                entry.resends = resends;
+                let restarts = resends;
                 let error = resend.0.clone();
                 let def = entry.desired.clone().unwrap_or_else(|| entry.def.clone());
                 // Rebuild the producer and send everything after the
@@ -375,6 +373,8 @@ impl Supervisor {
             ack_p50_ms: ms(0.5),
             ack_p99_ms: ms(0.99),
             position: position.map(|p| String::from_utf8_lossy(&p).into_owned()),
+            skipped: live.handle.counters.skipped.load(Ordering::Relaxed),
+            dead_lettered: live.handle.counters.dead_lettered.load(Ordering::Relaxed),
             error,
         });
         self.next(&name, cancelled);
@@ -398,12 +398,16 @@ impl Supervisor {
         }
     }
 
-    /// Plugin files in `changed` may have new bytes: prepare swaps off this task.
-    fn plugins_changed(&mut self, changed: &Changed) {
+    /// Plugin files in `changed` may have new bytes (of pipeline `only`, or
+    /// of every pipeline): prepare swaps off this task.
+    fn plugins_changed(&mut self, changed: &Changed, only: Option<&str>) {
         for (name, entry) in &self.entries {
             let Phase::Running(live) = &entry.phase else {
                 continue;
             };
+            if only.is_some_and(|o| o != name) {
+                continue;
+            }
             for (index, slot) in live.slots.iter().enumerate() {
                 if !changed.dirs.contains(&dir_of(&slot.path)) {
                     continue;
@@ -514,6 +518,34 @@ impl Supervisor {
     }
 }
 
+/// Producer rebuilds in a row, counting one more, for a pipeline that ran
+/// `ran` since it last started: a healthy interval starts the count over.
+fn resends_after(previous: u32, ran: Duration) -> u32 {
+    if ran >= HEALTHY_INTERVAL {
+        1
+    } else {
+        previous + 1
+    }
+}
+
+/// Runs a flow, turning a panic on its thread into an error for that
+/// pipeline alone.
+fn run_caught(
+    name: &str,
+    run: impl FnOnce() -> anyhow::Result<Summary>,
+) -> anyhow::Result<Summary> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        Err(anyhow::anyhow!(
+            "pipeline `{name}`: its thread panicked ({what}); this is a bug in Sluice, please report it"
+        ))
+    })
+}
+
 /// Runs every pipeline in `paths` until all end (or a signal stops them);
 /// returns true when all ended well.
 pub async fn run(paths: &[PathBuf], options: RunOptions) -> anyhow::Result<bool> {
@@ -568,7 +600,7 @@ pub async fn run(paths: &[PathBuf], options: RunOptions) -> anyhow::Result<bool>
                 if changed.dirs.iter().any(|d| sup.watcher.is_pipeline_dir(d)) {
                     sup.pipeline_files_changed();
                 }
-                sup.plugins_changed(&changed);
+                sup.plugins_changed(&changed, None);
             },
             _ = progress.tick() => {
                 sup.progress(last_tick.elapsed().as_secs_f64().max(0.001));
@@ -615,4 +647,31 @@ fn stop(sup: &mut Supervisor, deadline: &mut Option<tokio::time::Instant>) {
     }
     sup.stop_all();
     *deadline = Some(tokio::time::Instant::now() + sup.options.flow.grace + STOP_MARGIN);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rebuilds_count_in_a_row_and_start_over_after_a_healthy_interval() {
+        assert_eq!(resends_after(0, Duration::from_secs(1)), 1);
+        assert_eq!(resends_after(4, Duration::from_secs(1)), 5);
+        assert_eq!(
+            resends_after(5, Duration::from_secs(1)),
+            6,
+            "over the limit"
+        );
+        assert_eq!(resends_after(5, HEALTHY_INTERVAL), 1, "healthy again");
+    }
+
+    #[test]
+    fn a_panicking_pipeline_thread_is_an_error_for_that_pipeline() {
+        let result = run_caught("p", || panic!("boom"));
+        let message = result.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            message.contains("pipeline `p`: its thread panicked (boom)"),
+            "{message}"
+        );
+    }
 }
