@@ -43,13 +43,16 @@
 #
 # Measured per contender and run (scripts/bench/bench.py does it; its header has details):
 # records/s; MB/s (values); CPU seconds per million records (user + system from the
-# process's rusage); peak RSS (ru_maxrss); start-up (first record's CreateTime minus process
-# start). Every Sluice row also as a ratio to kcat in the same run and acks policy. After
-# each contender its topic's end offsets (kcat -Q) must sum to the count sent, else the run
-# is marked failed and left out. Each contender gets a fresh topic (same partitions and
-# replication for all), deleted afterwards. One warm-up pass (kcat, Sluice) before the runs
-# is not counted. Brokers, contenders and this script share the machine's cores: run it on
-# a quiet machine; the load average before and after is printed with the table.
+# process's rusage); peak RSS (ru_maxrss); start-up (the first record's CreateTime, stamped
+# when the client takes the record, minus the process start). Every Sluice row also as a
+# ratio to kcat in the same run and acks policy. After each contender its topic's end
+# offsets (kcat -Q) must sum to the count sent, else the run is marked failed and left
+# out. Each contender gets a fresh topic (same partitions and replication for all),
+# deleted afterwards. A warm-up pass (kcat and Sluice at full count, the Sluice plugins'
+# compile cache) is not counted. Brokers, contenders and this script share the cores: run
+# it on a quiet machine, with ≥ 1,000,000 records (with few records, the idempotent
+# producer's start under `all` and the JVMs' warm-up dominate); the load average before
+# and after is printed with the table.
 #
 # Needs what `make test` sets up (kcat, Java 17, Maven, the Kafka jars), python3, and for
 # the chart matplotlib from PyPI, installed into target/bench-venv on first use.

@@ -895,8 +895,8 @@ def report_race(args) -> None:
         "Columns: records/s is wall-clock (kcat and Sluice: process start to exit, every record "
         "acknowledged; ProducerPerformance: as the tool reports it, after `close()`; Connect: "
         "first to last record's CreateTime). MB/s counts values only. CPU is user + system of "
-        "the process (rusage). Start-up is the first record's CreateTime minus the process "
-        "start. Kafka brokers run on the same cores, so a contender that needs less CPU leaves "
+        "the process (rusage). Start-up is the first record's CreateTime (stamped when the "
+        "client takes the record, before it is sent) minus the process start. Kafka brokers run on the same cores, so a contender that needs less CPU leaves "
         "more to the brokers.",
         "",
         f"![records/s per contender]({args.chart_name})",
