@@ -186,7 +186,7 @@ const MAX_FATAL_RESTARTS: u32 = 5;
 
 impl Supervisor {
     fn brokers_for(&mut self, p: &Pipeline) -> anyhow::Result<String> {
-        if let Some(b) = &p.spec.sink.kafka.brokers {
+        if let crate::spec::Cluster::Brokers(b) = p.cluster() {
             return Ok(b.clone());
         }
         if self.embedded.is_none() {
@@ -265,7 +265,7 @@ impl Supervisor {
             p.spec.sink.kafka.topic,
             p.spec.sink.kafka.acks.as_str()
         );
-        if p.spec.sink.kafka.acks == crate::spec::Acks::All && p.spec.sink.kafka.brokers.is_some() {
+        if p.spec.sink.kafka.acks == crate::spec::Acks::All && !p.cluster().is_embedded() {
             match crate::sink::inspect_topic(
                 &brokers,
                 &p.spec.sink.kafka.topic,
@@ -457,7 +457,16 @@ pub async fn run(paths: &[PathBuf], options: RunOptions) -> anyhow::Result<bool>
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let files = crate::spec::expand_paths(paths)?;
-    let pipelines = crate::spec::load_all(&files)?;
+    // One bad file does not stop the others: report it, run the rest.
+    let loaded = crate::spec::load_all(&files);
+    for e in &loaded.errors.0 {
+        eprintln!("error: {}", e.to_string().replace('\n', "\n  "));
+    }
+    anyhow::ensure!(
+        !loaded.pipelines.is_empty(),
+        "no pipeline can start: every pipeline file has errors"
+    );
+    let pipelines = loaded.pipelines;
     let runtime = Runtime::new(options.cache_dir.as_deref())?;
     let (watch_tx, mut watch_rx) = tokio::sync::mpsc::unbounded_channel();
     let reloader = Reloader::start(runtime.clone(), paths, watch_tx)?;

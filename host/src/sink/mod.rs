@@ -4,6 +4,6 @@ mod durability;
 mod embedded;
 mod kafka;
 
-pub use durability::{TopicDurability, inspect_topic};
+pub use durability::{TopicDurability, Weakness, inspect_topic};
 pub use embedded::EmbeddedCluster;
 pub use kafka::{KafkaSink, ProducerPool, SendError, SharedProducer, acks_settings};
