@@ -195,6 +195,16 @@ fn a_topic_that_is_not_compacted_is_refused() {
         "sluice-positions-delete",
         10,
     );
+    let check = crate::common::sluice()
+        .args(["check", "--kafka"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(
+        check.status.code(),
+        Some(1),
+        "`sluice check --kafka` fails too"
+    );
     let out = sluice_run(&file, dir.path(), 3600).output().unwrap();
     assert!(
         !out.status.success(),

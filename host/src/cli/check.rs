@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::plugin::{PluginKind, Runtime, SourceInstance, TransformInstance};
-use crate::position::inspect_positions_topic;
+use crate::position::{PositionsTopicError, inspect_positions_topic};
 use crate::run::{PluginCache, plugin_label};
 use crate::sink::inspect_topic;
 use crate::spec::{Acks, Cluster, Pipeline, expand_paths, load_file};
@@ -105,7 +105,7 @@ fn describe(p: &Pipeline, chain: &str) {
 }
 
 /// Asks the pipeline's cluster about its topics; false when that failed or
-/// showed a setting that makes every write fail.
+/// the positions topic would be refused at start.
 fn ask(p: &Pipeline) -> bool {
     let kafka = &p.spec.sink.kafka;
     let Cluster::Brokers(brokers) = &kafka.cluster else {
@@ -136,12 +136,21 @@ fn ask(p: &Pipeline) -> bool {
     }
     if let Some(positions) = &p.spec.positions {
         match inspect_positions_topic(brokers, &positions.kafka_topic, KAFKA_TIMEOUT) {
-            Ok(Some(t)) => out!(
+            Ok(Some(t)) if t.is_compacted() => out!(
                 "     positions: topic `{}` has {} partition(s), cleanup.policy={}",
                 positions.kafka_topic,
                 t.partitions,
                 t.cleanup_policy
             ),
+            Ok(Some(t)) => {
+                ok = false;
+                let refusal = PositionsTopicError::NotCompacted {
+                    topic: positions.kafka_topic.clone(),
+                    policy: t.cleanup_policy,
+                    brokers: brokers.clone(),
+                };
+                out!("     positions: {refusal}");
+            }
             Ok(None) => out!(
                 "     positions: topic `{}` does not exist yet (created compacted at start)",
                 positions.kafka_topic
