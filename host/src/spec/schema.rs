@@ -38,7 +38,9 @@ pub struct PipelineSpec {
 #[serde(deny_unknown_fields)]
 pub struct PositionsSpec {
     /// A compacted topic on the sink's cluster holding one record per pipeline
-    /// (for sidecars without a volume); created compacted if missing.
+    /// (for sidecars without a volume), in the partition the pipeline's name
+    /// maps to with murmur2; created compacted (one partition) if missing,
+    /// refused if it exists and is not compacted.
     pub kafka_topic: String,
 }
 

@@ -570,3 +570,19 @@ fn every_error_has_a_location() {
         }
     }
 }
+
+#[test]
+fn deep_nesting_is_an_error_not_a_stack_overflow() {
+    let dir = plugins();
+    for depth in [100, 1_000, 100_000] {
+        let yaml = format!("name: {}{}\n", "[".repeat(depth), "]".repeat(depth));
+        let toml = format!("name = {}{}\n", "[".repeat(depth), "]".repeat(depth));
+        for (file, text) in [("p.yaml", yaml), ("p.toml", toml)] {
+            let errors = load(&dir, file, &text, &[]).unwrap_err().0;
+            assert!(
+                errors.iter().all(|e| e.line >= 1),
+                "{file} {depth}: {errors:?}"
+            );
+        }
+    }
+}
