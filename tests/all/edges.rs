@@ -218,7 +218,9 @@ fn a_topic_override_the_pipeline_does_not_allow_is_dead_lettered() {
     for d in &dead {
         let error = d.header("sluice.error").unwrap();
         assert!(
-            error.contains("topic override `edges-override.dlq` is not allowed"),
+            error.contains(
+                "topic override `edges-override.dlq` names the pipeline's dead-letter topic"
+            ),
             "{error}"
         );
         assert_eq!(
@@ -588,4 +590,36 @@ fn a_stop_is_bounded_while_a_plugin_open_blocks() {
     if let Some(mut err) = run.child.stderr.take() {
         let _ = err.read_to_string(&mut rest);
     }
+}
+
+/// Item 4: a topic listed in `topics_allowed` is a valid override.
+#[test]
+fn a_topic_override_listed_in_topics_allowed_is_delivered_there() {
+    let kafka = shared_single().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let name = "edges-allowed";
+    let file = tampered(
+        dir.path(),
+        name,
+        kafka.bootstrap(),
+        "topic: edges-allowed.other",
+        "",
+        "",
+    );
+    let text = std::fs::read_to_string(&file).unwrap().replace(
+        "    acks: all\n",
+        "    acks: all\n    topics_allowed: [edges-allowed.other]\n",
+    );
+    std::fs::write(&file, text).unwrap();
+    let mut run = Running::spawn(sluice_run(&file, dir.path(), 3600));
+    finished(&mut run, name);
+    let main = kafka
+        .consume_exactly(name, 180, Duration::from_secs(5))
+        .unwrap();
+    assert_eq!(ids(&main), untampered());
+    let other = kafka
+        .consume_exactly("edges-allowed.other", 20, Duration::from_secs(5))
+        .unwrap();
+    assert_eq!(ids(&other), (1..=20).map(|i| i * 10).collect::<Vec<_>>());
+    assert!(run.terminate().success());
 }

@@ -19,5 +19,6 @@ mod kafka_single;
 mod languages;
 mod pipeline_files;
 mod plugins;
+mod positions_topic;
 mod quickstart;
 pub(crate) mod reload;

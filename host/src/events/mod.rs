@@ -375,10 +375,12 @@ pub enum Event {
     PipelineFileInvalid {
         /// The file.
         file: String,
-        /// Every problem, one per line.
+        /// Every problem, one per line, each with file:line:column.
         error: String,
         /// Whether a version of it keeps running.
         running_kept: bool,
+        /// Found when `sluice run` started (not on a later change).
+        startup: bool,
     },
     /// Something the user should look at.
     Warning {

@@ -44,6 +44,7 @@ impl Subscriber for Renderer {
                         ..
                     }
                     | Event::ShutdownRequested { .. }
+                    | Event::PipelineFileInvalid { startup: true, .. }
             );
         let line = match self.format {
             EventFormat::Json => match serde_json::to_string(event) {
@@ -217,9 +218,15 @@ fn human(event: &Event) -> Option<String> {
             format!("pipeline `{pipeline}` removed ({file} is gone): stopping it")
         }
         Event::PipelineFileInvalid {
+            error,
+            startup: true,
+            ..
+        } => format!("error: {}", error.replace('\n', "\n  ")),
+        Event::PipelineFileInvalid {
             file,
             error,
             running_kept,
+            ..
         } => format!(
             "pipeline file {file} not reloaded: {error}{}",
             if *running_kept {

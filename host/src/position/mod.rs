@@ -7,6 +7,10 @@ mod latency;
 mod store;
 mod watermark;
 
+pub use kafka_store::{
+    PositionsTopic, PositionsTopicError, READ_TIMEOUT as KAFKA_READ_TIMEOUT,
+    WRITE_TIMEOUT as KAFKA_WRITE_TIMEOUT, inspect_positions_topic, murmur2, partition_for,
+};
 pub use latency::{AckLatency, LatencyHistogram};
 pub use store::{PositionStore, StateError};
 pub use watermark::{Ticket, TicketState, Undelivered, WaitEnd, Watermark};

@@ -28,6 +28,10 @@ pub enum StateError {
         /// The pipeline named inside.
         found: String,
     },
+    /// The positions topic cannot be used (not compacted, unreachable,
+    /// a write not acknowledged in time).
+    #[error("{0}")]
+    PositionsTopic(#[from] super::kafka_store::PositionsTopicError),
     /// Reading or writing failed.
     #[error("{}: {action}: {source}", path.display())]
     Io {
@@ -77,16 +81,12 @@ impl PositionStore {
     }
 
     /// The store of `pipeline` as the record keyed by its name in the compacted
-    /// topic `topic` of `brokers` (created compacted if missing).
+    /// topic `topic` of `brokers` (created compacted if missing; refused
+    /// when it exists and is not compacted). Reads and writes are bounded by
+    /// [`super::KAFKA_READ_TIMEOUT`] and [`super::KAFKA_WRITE_TIMEOUT`].
     pub fn kafka(brokers: &str, topic: &str, pipeline: &str) -> Result<Self, StateError> {
         let path = PathBuf::from(format!("kafka://{brokers}/{topic}#{pipeline}"));
-        let store = super::kafka_store::KafkaStore::connect(brokers, topic).map_err(|e| {
-            StateError::Io {
-                path: path.clone(),
-                action: "cannot reach the position topic",
-                source: std::io::Error::other(e),
-            }
-        })?;
+        let store = super::kafka_store::KafkaStore::connect(brokers, topic)?;
         Ok(PositionStore {
             path,
             pipeline: pipeline.to_string(),
@@ -102,16 +102,9 @@ impl PositionStore {
     /// The stored position, `None` when nothing was committed yet.
     pub fn load(&self) -> Result<Option<Vec<u8>>, StateError> {
         let text = match &self.kafka {
-            Some(kafka) => match kafka.read_latest(&self.pipeline) {
-                Ok(Some(t)) => t,
-                Ok(None) => return Ok(None),
-                Err(e) => {
-                    return Err(StateError::Io {
-                        path: self.path.clone(),
-                        action: "cannot read the position topic",
-                        source: std::io::Error::other(e),
-                    });
-                }
+            Some(kafka) => match kafka.read_latest(&self.pipeline)? {
+                Some(t) => t,
+                None => return Ok(None),
             },
             None => match std::fs::read_to_string(&self.path) {
                 Ok(t) => t,
@@ -168,9 +161,7 @@ impl PositionStore {
         })
         .map_err(|e| io("cannot encode state")(std::io::Error::other(e)))?;
         if let Some(kafka) = &self.kafka {
-            return kafka
-                .write(&self.pipeline, &body)
-                .map_err(|e| io("cannot write the position topic")(std::io::Error::other(e)));
+            return Ok(kafka.write(&self.pipeline, &body)?);
         }
         let dir = self.path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(io("cannot create state directory"))?;

@@ -1,7 +1,10 @@
 //! Does the topic make `acks: all` mean what users think? With
 //! `min.insync.replicas=1` (or a single replica) Kafka acknowledges an
 //! acks=all write once the leader alone has it: no stronger than `leader`.
+//! With `min.insync.replicas` above the replication factor it acknowledges
+//! nothing at all: every acks=all write fails.
 
+use std::fmt;
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
@@ -18,18 +21,88 @@ pub struct TopicDurability {
     pub min_insync_replicas: usize,
 }
 
-impl TopicDurability {
-    /// A warning when `acks: all` is no stronger than `acks: leader` on this topic.
-    pub fn weakness(&self, topic: &str) -> Option<String> {
-        if self.replication_factor <= 1 {
-            Some(format!(
+/// Why a topic's settings make `acks: all` weaker than it sounds, or unusable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Weakness {
+    /// `min.insync.replicas` is more than there are replicas: Kafka refuses
+    /// every acks=all write (NOT_ENOUGH_REPLICAS), so nothing is delivered.
+    NoWriteCanSucceed {
+        /// The topic.
+        topic: String,
+        /// Its `min.insync.replicas`.
+        min_insync_replicas: usize,
+        /// Its replication factor.
+        replication_factor: usize,
+    },
+    /// One replica: `all` is no stronger than `leader`.
+    SingleReplica {
+        /// The topic.
+        topic: String,
+    },
+    /// `min.insync.replicas=1`: the leader alone may acknowledge.
+    LeaderAloneAcknowledges {
+        /// The topic.
+        topic: String,
+        /// Its `min.insync.replicas`.
+        min_insync_replicas: usize,
+        /// Its replication factor.
+        replication_factor: usize,
+    },
+}
+
+impl Weakness {
+    /// Whether no write can succeed (worse than a weaker guarantee).
+    pub fn blocks_every_write(&self) -> bool {
+        matches!(self, Weakness::NoWriteCanSucceed { .. })
+    }
+}
+
+impl fmt::Display for Weakness {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Weakness::NoWriteCanSucceed {
+                topic,
+                min_insync_replicas,
+                replication_factor,
+            } => write!(
+                f,
+                "topic `{topic}` has min.insync.replicas={min_insync_replicas} but only {replication_factor} replica(s): every `acks: all` write would fail with NOT_ENOUGH_REPLICAS; lower min.insync.replicas to at most {replication_factor} (2 with 3 replicas)"
+            ),
+            Weakness::SingleReplica { topic } => write!(
+                f,
                 "topic `{topic}` has a single replica: `acks: all` is no stronger than `acks: leader`; create it with replication factor 3"
-            ))
+            ),
+            Weakness::LeaderAloneAcknowledges {
+                topic,
+                min_insync_replicas,
+                replication_factor,
+            } => write!(
+                f,
+                "topic `{topic}` has min.insync.replicas={min_insync_replicas} (replication factor {replication_factor}): `acks: all` is acknowledged by the leader alone when followers lag, no stronger than `acks: leader`; set min.insync.replicas=2"
+            ),
+        }
+    }
+}
+
+impl TopicDurability {
+    /// What makes `acks: all` weaker than it sounds on this topic, or
+    /// impossible, if anything.
+    pub fn weakness(&self, topic: &str) -> Option<Weakness> {
+        let topic = topic.to_string();
+        if self.min_insync_replicas > self.replication_factor {
+            Some(Weakness::NoWriteCanSucceed {
+                topic,
+                min_insync_replicas: self.min_insync_replicas,
+                replication_factor: self.replication_factor,
+            })
+        } else if self.replication_factor <= 1 {
+            Some(Weakness::SingleReplica { topic })
         } else if self.min_insync_replicas <= 1 {
-            Some(format!(
-                "topic `{topic}` has min.insync.replicas={} (replication factor {}): `acks: all` is acknowledged by the leader alone when followers lag, no stronger than `acks: leader`; set min.insync.replicas=2",
-                self.min_insync_replicas, self.replication_factor
-            ))
+            Some(Weakness::LeaderAloneAcknowledges {
+                topic,
+                min_insync_replicas: self.min_insync_replicas,
+                replication_factor: self.replication_factor,
+            })
         } else {
             None
         }
@@ -102,16 +175,17 @@ mod tests {
             replication_factor: 3,
             min_insync_replicas: 1,
         };
-        assert!(
-            weak.weakness("t")
-                .unwrap()
-                .contains("min.insync.replicas=1")
-        );
+        let w = weak.weakness("t").unwrap();
+        assert!(matches!(w, Weakness::LeaderAloneAcknowledges { .. }));
+        assert!(w.to_string().contains("min.insync.replicas=1"));
         let single = TopicDurability {
             replication_factor: 1,
             min_insync_replicas: 1,
         };
-        assert!(single.weakness("t").unwrap().contains("single replica"));
+        assert_eq!(
+            single.weakness("t"),
+            Some(Weakness::SingleReplica { topic: "t".into() })
+        );
         assert_eq!(
             TopicDurability {
                 replication_factor: 3,
@@ -120,5 +194,19 @@ mod tests {
             .weakness("t"),
             None
         );
+    }
+
+    #[test]
+    fn min_insync_above_the_replicas_blocks_every_write() {
+        for (rf, min) in [(1, 2), (3, 4), (2, 3)] {
+            let w = TopicDurability {
+                replication_factor: rf,
+                min_insync_replicas: min,
+            }
+            .weakness("t")
+            .unwrap();
+            assert!(w.blocks_every_write(), "rf {rf} min {min}: {w}");
+            assert!(w.to_string().contains("every `acks: all` write would fail"));
+        }
     }
 }

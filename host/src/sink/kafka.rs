@@ -22,7 +22,7 @@ use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer}
 use super::{DeliveryError, Route, SendError, Sink};
 use crate::plugin::{Batch, OwnedRecord, RecordRef};
 use crate::position::{Ticket, TicketState};
-use crate::spec::{Acks, KafkaSinkSpec};
+use crate::spec::{Acks, KafkaSinkSpec, TopicPolicy};
 
 /// What the producer's client saw of the cluster, for readiness and metrics.
 #[derive(Debug, Default)]
@@ -204,19 +204,15 @@ pub struct KafkaSink {
     producer: SharedProducer,
     topic: String,
     key_field: Option<String>,
-    /// Topics a record's override may name besides `topic`.
-    allowed_topics: Vec<String>,
+    /// Where a record's topic override may point.
+    topics: TopicPolicy,
     max_record_bytes: usize,
 }
 
 impl KafkaSink {
     /// A sink producing to `spec.topic` through `producer`; record topic
-    /// overrides may name only `spec.topic` and `allowed_topics`.
-    pub fn new(
-        producer: SharedProducer,
-        spec: &KafkaSinkSpec,
-        allowed_topics: Vec<String>,
-    ) -> Self {
+    /// overrides may name only the topics `topics` allows.
+    pub fn new(producer: SharedProducer, spec: &KafkaSinkSpec, topics: TopicPolicy) -> Self {
         let max_record_bytes = spec
             .producer
             .get("message.max.bytes")
@@ -226,7 +222,7 @@ impl KafkaSink {
             producer,
             topic: spec.topic.clone(),
             key_field: spec.key.clone(),
-            allowed_topics,
+            topics,
             max_record_bytes,
         }
     }
@@ -240,10 +236,7 @@ impl KafkaSink {
     fn target<'a>(&'a self, r: &RecordRef<'a>) -> Result<&'a str, String> {
         match r.topic() {
             None => Ok(&self.topic),
-            Some(t) if t == self.topic || self.allowed_topics.iter().any(|a| a == t) => Ok(t),
-            Some(t) => Err(format!(
-                "topic override `{t}` is not allowed (list it in `sink.kafka.topics_allowed`)"
-            )),
+            Some(t) => self.topics.check(t).map(|()| t).map_err(|e| e.to_string()),
         }
     }
 }

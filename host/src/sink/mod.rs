@@ -15,7 +15,7 @@ mod memory;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-pub use durability::{TopicDurability, inspect_topic};
+pub use durability::{TopicDurability, Weakness, inspect_topic};
 pub use embedded::EmbeddedCluster;
 pub use kafka::{KafkaSink, ProducerPool, SharedProducer, acks_settings};
 pub use memory::{MemorySink, MemorySinkControl, SentRecord};

@@ -62,8 +62,15 @@ impl fmt::Display for FileError {
 impl std::error::Error for FileError {}
 
 /// All the problems found in one or more pipeline files.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, thiserror::Error)]
 pub struct FileErrors(pub Vec<FileError>);
+
+impl FileErrors {
+    /// Whether there is no problem.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
 
 impl fmt::Display for FileErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

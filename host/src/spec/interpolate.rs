@@ -1,72 +1,64 @@
 //! `${VAR}` and `${VAR:-default}` in pipeline files.
 //!
-//! Substitution happens on the raw text before parsing, as Benthos and
-//! docker-compose do, so a variable can stand anywhere a value can. `$${`
-//! writes a literal `${`. Comment lines (`#` first) are left alone so a
-//! commented-out variable never has to be set.
+//! Substitution happens inside each value after parsing, never on the raw
+//! text: whatever a variable holds (a newline, `: `, `]`, `"`) stays part of
+//! that one value and can never add keys. In TOML a variable therefore sits
+//! inside a string (`batch_size = "${BATCH:-512}"`); the loader reads the
+//! text as the number the field wants. `$${` writes a literal `${`; keys are
+//! never interpolated.
 
-/// An unset variable or a malformed reference, at a 1-based line and column.
+/// An unset variable or a malformed reference inside one value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InterpolationError {
-    /// 1-based line.
-    pub line: usize,
-    /// 1-based column of the `$`.
-    pub column: usize,
+    /// Byte offset of the `$` in the value's text.
+    pub offset: usize,
     /// What is wrong.
     pub message: String,
     /// What to do about it.
     pub hint: String,
 }
 
+/// A value after substitution.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Interpolated {
+    /// The text with every reference replaced.
+    pub text: String,
+    /// The variables referenced, in order, once each.
+    pub vars: Vec<String>,
+}
+
 /// Replaces every `${NAME}` / `${NAME:-default}` in `text` using `lookup`.
 pub fn interpolate(
     text: &str,
     lookup: impl Fn(&str) -> Option<String>,
-) -> Result<String, InterpolationError> {
-    let mut out = String::with_capacity(text.len());
-    for (index, line) in text.split_inclusive('\n').enumerate() {
-        if line.trim_start().starts_with('#') {
-            out.push_str(line);
-            continue;
-        }
-        interpolate_line(line, index + 1, &lookup, &mut out)?;
-    }
-    Ok(out)
-}
-
-fn interpolate_line(
-    line: &str,
-    line_no: usize,
-    lookup: &impl Fn(&str) -> Option<String>,
-    out: &mut String,
-) -> Result<(), InterpolationError> {
-    let mut rest = line;
-    let mut consumed = 0;
+) -> Result<Interpolated, InterpolationError> {
+    let mut out = Interpolated {
+        text: String::with_capacity(text.len()),
+        vars: Vec::new(),
+    };
+    let mut rest = text;
     while let Some(pos) = rest.find('$') {
-        out.push_str(&rest[..pos]);
+        let offset = text.len() - rest.len() + pos;
+        out.text.push_str(&rest[..pos]);
         let after = &rest[pos..];
-        let column = line[..consumed + pos].chars().count() + 1;
         if let Some(escaped) = after.strip_prefix("$${") {
-            out.push_str("${");
+            out.text.push_str("${");
             rest = escaped;
-            consumed += pos + 3;
             continue;
         }
-        if !after.starts_with("${") {
-            out.push('$');
+        let Some(reference) = after.strip_prefix("${") else {
+            out.text.push('$');
             rest = &after[1..];
-            consumed += pos + 1;
             continue;
-        }
-        let Some(end) = after.find('}') else {
+        };
+        let Some(end) = reference.find('}') else {
             return Err(InterpolationError {
-                line: line_no,
-                column,
+                offset,
                 message: "unterminated `${`".into(),
                 hint: "close it with `}`, or write `$${` for a literal `${`".into(),
             });
         };
-        let inner = &after[2..end];
+        let inner = &reference[..end];
         let (name, default) = match inner.split_once(":-") {
             Some((name, default)) => (name, Some(default)),
             None => (inner, None),
@@ -76,30 +68,33 @@ fn interpolate_line(
             && !name.starts_with(|c: char| c.is_ascii_digit());
         if !valid {
             return Err(InterpolationError {
-                line: line_no,
-                column,
-                message: format!("`${{{inner}}}` is not a valid variable reference"),
+                offset,
+                message: format!(
+                    "`${{{}}}` is not a valid variable reference",
+                    super::tree::shorten(inner)
+                ),
                 hint: "write ${NAME} or ${NAME:-default}, NAME made of letters, digits and _"
                     .into(),
             });
         }
         match (lookup(name), default) {
-            (Some(value), _) => out.push_str(&value),
-            (None, Some(default)) => out.push_str(default),
+            (Some(value), _) => out.text.push_str(&value),
+            (None, Some(default)) => out.text.push_str(default),
             (None, None) => {
                 return Err(InterpolationError {
-                    line: line_no,
-                    column,
+                    offset,
                     message: format!("environment variable {name} is not set"),
                     hint: format!("set {name}, or give a default: ${{{name}:-value}}"),
                 });
             }
         }
-        rest = &after[end + 1..];
-        consumed += pos + end + 1;
+        if !out.vars.iter().any(|v| v == name) {
+            out.vars.push(name.to_string());
+        }
+        rest = &reference[end + 1..];
     }
-    out.push_str(rest);
-    Ok(())
+    out.text.push_str(rest);
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -107,37 +102,42 @@ mod tests {
     use super::*;
 
     fn env(name: &str) -> Option<String> {
-        (name == "TOPIC").then(|| "orders".to_string())
+        match name {
+            "TOPIC" => Some("orders".into()),
+            "EVIL" => Some("x\nerrors: skip".into()),
+            _ => None,
+        }
     }
 
     #[test]
     fn substitutes_set_variables_and_defaults() {
-        let text = "topic: ${TOPIC}\nacks: ${ACKS:-all}\n";
-        assert_eq!(
-            interpolate(text, env).unwrap(),
-            "topic: orders\nacks: all\n"
-        );
+        let got = interpolate("${TOPIC}-${ACKS:-all}", env).unwrap();
+        assert_eq!(got.text, "orders-all");
+        assert_eq!(got.vars, ["TOPIC", "ACKS"]);
     }
 
     #[test]
-    fn keeps_escapes_plain_dollars_and_comments() {
-        let text = "a: $${X} costs $5\n# ${NOT_SET}\n";
-        assert_eq!(
-            interpolate(text, env).unwrap(),
-            "a: ${X} costs $5\n# ${NOT_SET}\n"
-        );
+    fn keeps_escapes_and_plain_dollars() {
+        let got = interpolate("$${X} costs $5", env).unwrap();
+        assert_eq!(got.text, "${X} costs $5");
+        assert!(got.vars.is_empty());
     }
 
     #[test]
-    fn unset_variable_names_line_and_column() {
-        let err = interpolate("name: x\ntopic: ${MISSING}\n", env).unwrap_err();
-        assert_eq!((err.line, err.column), (2, 8));
+    fn values_are_copied_verbatim() {
+        assert_eq!(interpolate("${EVIL}", env).unwrap().text, "x\nerrors: skip");
+    }
+
+    #[test]
+    fn unset_variable_names_its_offset() {
+        let err = interpolate("a-${MISSING}", env).unwrap_err();
+        assert_eq!(err.offset, 2);
         assert_eq!(err.message, "environment variable MISSING is not set");
     }
 
     #[test]
     fn unterminated_reference_is_an_error() {
-        let err = interpolate("topic: ${TOPIC\n", env).unwrap_err();
+        let err = interpolate("${TOPIC", env).unwrap_err();
         assert_eq!(err.message, "unterminated `${`");
     }
 }

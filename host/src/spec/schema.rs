@@ -38,7 +38,9 @@ pub struct PipelineSpec {
 #[serde(deny_unknown_fields)]
 pub struct PositionsSpec {
     /// A compacted topic on the sink's cluster holding one record per pipeline
-    /// (for sidecars without a volume); created compacted if missing.
+    /// (for sidecars without a volume), in the partition the pipeline's name
+    /// maps to with murmur2; created compacted (one partition) if missing,
+    /// refused if it exists and is not compacted.
     pub kafka_topic: String,
 }
 
@@ -133,28 +135,50 @@ pub struct LimitsSpec {
     pub max_consecutive_failures: Option<u32>,
 }
 
-/// A configuration value: any scalar, handed to the plugin as text.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(untagged)]
-pub enum ConfigValue {
-    /// `true` / `false`.
-    Bool(bool),
-    /// A whole number.
-    Int(i64),
-    /// A number with a fraction.
-    Float(f64),
-    /// Anything else.
-    Text(String),
+/// A configuration value: any single value, handed to the plugin as the
+/// exact text written (`007` stays `007`, `1.50` stays `1.50`, a 20-digit
+/// number keeps its digits).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ConfigValue(pub String);
+
+impl ConfigValue {
+    /// The value's text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 impl fmt::Display for ConfigValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConfigValue::Bool(b) => write!(f, "{b}"),
-            ConfigValue::Int(i) => write!(f, "{i}"),
-            ConfigValue::Float(x) => write!(f, "{x}"),
-            ConfigValue::Text(s) => f.write_str(s),
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for ConfigValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = ConfigValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a single value (text, number or true/false)")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ConfigValue, E> {
+                Ok(ConfigValue(v.to_string()))
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<ConfigValue, E> {
+                Ok(ConfigValue(v.to_string()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ConfigValue, E> {
+                Ok(ConfigValue(v.to_string()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ConfigValue, E> {
+                Ok(ConfigValue(v.to_string()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<ConfigValue, E> {
+                Ok(ConfigValue(v.to_string()))
+            }
         }
+        d.deserialize_str(Text)
     }
 }
 
@@ -170,20 +194,79 @@ pub struct SinkSpec {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaSinkSpec {
-    /// Bootstrap servers (`host:port,...`). Absent: `sluice run` starts an
-    /// embedded demo cluster.
-    pub brokers: Option<String>,
-    /// Topic to produce to (a record's own topic override wins).
+    /// `brokers`: bootstrap servers (`host:port,...`), or `embedded` for the
+    /// in-process demo cluster (no durability). Absent: embedded. A value
+    /// that is empty (e.g. `${KAFKA_BROKERS}` with the variable empty) is an
+    /// error, never the demo cluster.
+    #[serde(default, rename = "brokers")]
+    pub cluster: Cluster,
+    /// Topic to produce to.
     pub topic: String,
+    /// Other topics a record's own topic override may name (default: none;
+    /// the sink topic is always allowed). The positions and dead-letter
+    /// topics are never allowed.
+    #[serde(default)]
+    pub topics_allowed: Vec<String>,
     /// Acknowledgement policy.
     pub acks: Acks,
     /// Top-level JSON field of the value used as the Kafka key for records
     /// that have no key.
     pub key: Option<String>,
     /// Extra librdkafka producer properties (e.g. `linger.ms`, `compression.type`).
-    /// `acks` and `enable.idempotence` are set by `acks` and refused here.
+    /// Properties the pipeline owns (`acks`, `enable.idempotence`,
+    /// `bootstrap.servers`) and those that would break delivery tracking
+    /// (`transactional.id`, `delivery.report.only.error`, callbacks, …) are
+    /// refused by name.
     #[serde(default)]
     pub producer: BTreeMap<String, ConfigValue>,
+}
+
+/// Which Kafka cluster a pipeline produces to. The embedded demo cluster is
+/// chosen only by leaving `brokers` out or writing `brokers: embedded`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub enum Cluster {
+    /// librdkafka's in-process mock cluster: for trying things out; it
+    /// ignores acks and keeps one copy in memory, so it promises nothing.
+    #[default]
+    Embedded,
+    /// A real cluster, by its bootstrap servers (`host:port,...`).
+    Brokers(String),
+}
+
+impl Cluster {
+    /// The bootstrap servers of a real cluster; `None` for the embedded one.
+    pub fn brokers(&self) -> Option<&str> {
+        match self {
+            Cluster::Embedded => None,
+            Cluster::Brokers(b) => Some(b),
+        }
+    }
+
+    /// Whether this is the embedded demo cluster.
+    pub fn is_embedded(&self) -> bool {
+        matches!(self, Cluster::Embedded)
+    }
+}
+
+impl fmt::Display for Cluster {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cluster::Embedded => f.write_str("the embedded demo cluster"),
+            Cluster::Brokers(b) => f.write_str(b),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Cluster {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Ok(match text.trim() {
+            "embedded" => Cluster::Embedded,
+            // Emptiness and malformed lists are reported by the loader,
+            // which knows the variable and the position.
+            _ => Cluster::Brokers(text),
+        })
+    }
 }
 
 /// The acknowledgement policy of a pipeline's sink.
@@ -210,7 +293,7 @@ impl Acks {
 }
 
 /// What happens to a record that a transform rejects or the sink cannot deliver.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "kebab-case")]
 pub enum ErrorPolicy {
     /// Stop the pipeline with an error naming the record and the reason.
@@ -230,5 +313,105 @@ impl ErrorPolicy {
             ErrorPolicy::Skip => "skip",
             ErrorPolicy::DeadLetter => "dead-letter",
         }
+    }
+}
+
+/// What a part of the file must look like, for type errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Shape {
+    /// In words: "a list of `{plugin, config}` entries".
+    pub what: &'static str,
+    /// A YAML example.
+    pub yaml: &'static str,
+    /// The same in TOML.
+    pub toml: &'static str,
+}
+
+/// The shape of the field at `path` (its keys, `[]` for list indices),
+/// for the fields whose type name alone would not help.
+pub(crate) fn shape_of(path: &[&str]) -> Option<Shape> {
+    let shape = |what, yaml, toml| Some(Shape { what, yaml, toml });
+    // The plugin a path is inside, and the rest of the path.
+    let in_plugin = match path {
+        ["source", rest @ ..] | ["transforms", "[]", rest @ ..] => Some(rest),
+        _ => None,
+    };
+    match path {
+        [] => shape(
+            "a mapping with `name`, `source` and `sink`",
+            "name: orders\nsource: { plugin: orders.wasm }\nsink:\n  kafka: { topic: orders, acks: all }",
+            "name = \"orders\"\n[source]\nplugin = \"orders.wasm\"\n[sink.kafka]\ntopic = \"orders\"\nacks = \"all\"",
+        ),
+        ["transforms"] => shape(
+            "a list of `{plugin, config}` entries",
+            "transforms:\n  - plugin: mask.wasm\n    config: { field: email }",
+            "[[transforms]]\nplugin = \"mask.wasm\"\nconfig = { field = \"email\" }",
+        ),
+        ["source"] | ["transforms", "[]"] => shape(
+            "a mapping `{plugin, config}`",
+            "plugin: mask.wasm\nconfig: { field: email }",
+            "plugin = \"mask.wasm\"\nconfig = { field = \"email\" }",
+        ),
+        ["sink"] => shape(
+            "a mapping with `kafka`",
+            "sink:\n  kafka: { topic: orders, acks: all }",
+            "[sink.kafka]\ntopic = \"orders\"\nacks = \"all\"",
+        ),
+        ["sink", "kafka"] => shape(
+            "a mapping with `topic` and `acks`",
+            "kafka: { brokers: kafka:9092, topic: orders, acks: all }",
+            "[sink.kafka]\nbrokers = \"kafka:9092\"\ntopic = \"orders\"\nacks = \"all\"",
+        ),
+        ["dead_letter"] => shape(
+            "a mapping `{topic}`",
+            "dead_letter: { topic: orders.dlq }",
+            "dead_letter = { topic = \"orders.dlq\" }",
+        ),
+        ["positions"] => shape(
+            "a mapping `{kafka_topic}`",
+            "positions: { kafka_topic: sluice-positions }",
+            "positions = { kafka_topic = \"sluice-positions\" }",
+        ),
+        ["sink", "kafka", "topics_allowed"] => shape(
+            "a list of topic names",
+            "topics_allowed: [orders.eu, orders.us]",
+            "topics_allowed = [\"orders.eu\", \"orders.us\"]",
+        ),
+        ["sink", "kafka", "producer"] => shape(
+            "a mapping of librdkafka properties to values",
+            "producer: { linger.ms: 20, compression.type: zstd }",
+            "producer = { \"linger.ms\" = 20, \"compression.type\" = \"zstd\" }",
+        ),
+        _ if matches!(in_plugin, Some(["config"])) => shape(
+            "a mapping of keys to single values",
+            "config: { field: email, count: 10 }",
+            "config = { field = \"email\", count = 10 }",
+        ),
+        ["sink", "kafka", "producer", _] => shape(
+            "a single value (text, a number or true/false)",
+            "linger.ms: 20",
+            "\"linger.ms\" = 20",
+        ),
+        _ if matches!(in_plugin, Some(["config", _])) => shape(
+            "a single value (text, a number or true/false)",
+            "key: value",
+            "key = \"value\"",
+        ),
+        _ if matches!(in_plugin, Some(["grants", "env"])) => shape(
+            "a list of environment variable names",
+            "env: [API_TOKEN]",
+            "env = [\"API_TOKEN\"]",
+        ),
+        _ if matches!(in_plugin, Some(["grants", "dirs"])) => shape(
+            "a list of `{host, guest, mode}` entries",
+            "dirs:\n  - { host: ./lookup, guest: /data, mode: ro }",
+            "dirs = [{ host = \"./lookup\", guest = \"/data\", mode = \"ro\" }]",
+        ),
+        _ if matches!(in_plugin, Some(["grants", "network"])) => shape(
+            "a list of `host:port` destinations",
+            "network: [\"kafka-0.internal:9092\"]",
+            "network = [\"kafka-0.internal:9092\"]",
+        ),
+        _ => None,
     }
 }

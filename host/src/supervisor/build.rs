@@ -99,7 +99,7 @@ pub fn build(p: &Pipeline, target: &Target, ctx: &BuildContext) -> anyhow::Resul
         stages.push(Stage::new(StageId::Transform(i), label, Box::new(instance)));
     }
     let producer = ctx.producers.get(&target.brokers, kafka)?;
-    let sink = KafkaSink::new(producer, kafka, Vec::new());
+    let sink = KafkaSink::new(producer, kafka, p.topics.clone());
     let mut options = ctx.options.clone();
     if let Some(b) = p.spec.batch_size {
         options.batch_size = b.max(1);
@@ -156,7 +156,11 @@ fn warn_if_weak(name: &str, brokers: &str, topic: &str, events: &Events) {
         Ok(Some(d)) => {
             if let Some(w) = d.weakness(topic) {
                 tracing::warn!(pipeline = %name, "{w}");
-                warn(WarningKind::WeakDurability, w);
+                let kind = match w {
+                    crate::sink::Weakness::NoWriteCanSucceed { .. } => WarningKind::UnwritableTopic,
+                    _ => WarningKind::WeakDurability,
+                };
+                warn(kind, w.to_string());
             }
         }
         Ok(None) => {

@@ -26,6 +26,7 @@ impl Supervisor {
                     file: root.display().to_string(),
                     error: e.to_string(),
                     running_kept: false,
+                    startup: false,
                 }),
             }
         }
@@ -47,6 +48,7 @@ impl Supervisor {
                         file: file.display().to_string(),
                         error: e.to_string(),
                         running_kept: !kept.is_empty(),
+                        startup: false,
                     });
                     for name in kept {
                         seen.insert(name, file.clone());
@@ -64,6 +66,7 @@ impl Supervisor {
                                 first.display()
                             ),
                             running_kept: false,
+                            startup: false,
                         });
                         continue;
                     }

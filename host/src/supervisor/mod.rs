@@ -120,7 +120,7 @@ impl Supervisor {
 
     /// Where `p`'s records go; starts the embedded cluster on first need.
     fn target_for(&mut self, p: &Pipeline) -> anyhow::Result<Target> {
-        if let Some(b) = &p.spec.sink.kafka.brokers {
+        if let crate::spec::Cluster::Brokers(b) = p.cluster() {
             return Ok(Target {
                 brokers: b.clone(),
                 embedded: false,
@@ -283,7 +283,7 @@ impl Supervisor {
             topic: p.spec.sink.kafka.topic.clone(),
             acks: p.spec.sink.kafka.acks.as_str().to_string(),
             errors: p.spec.errors.as_str().to_string(),
-            guarantee: crate::spec::guarantee(&p.spec).delivery.to_string(),
+            guarantee: crate::spec::guarantee(&p.spec).summary(),
             resumed_from: built.resumed_from,
         });
     }
@@ -555,7 +555,21 @@ pub async fn run(paths: &[PathBuf], options: RunOptions) -> anyhow::Result<bool>
     let events = Events::new();
     events.subscribe(std::sync::Arc::new(Renderer::new(options.events)));
     let files = crate::spec::expand_paths(paths)?;
-    let pipelines = crate::spec::load_all(&files)?;
+    // One bad file does not stop the others: report it, run the rest.
+    let loaded = crate::spec::load_all(&files);
+    for e in &loaded.errors.0 {
+        events.publish(Event::PipelineFileInvalid {
+            file: e.file.display().to_string(),
+            error: e.to_string(),
+            running_kept: false,
+            startup: true,
+        });
+    }
+    anyhow::ensure!(
+        !loaded.pipelines.is_empty(),
+        "no pipeline can start: every pipeline file has errors"
+    );
+    let pipelines = loaded.pipelines;
     let runtime = Runtime::new(options.cache_dir.as_deref())?;
     let (watch_tx, mut watch_rx) = tokio::sync::mpsc::unbounded_channel();
     let watcher = FileWatcher::start(paths, watch_tx)?;
