@@ -53,6 +53,7 @@ fn start(file: &Path, state: &Path, brokers: &str) -> Started {
             ..LoopOptions::default()
         },
         progress_every: Duration::from_secs(3600),
+        http: sluice::http::Listen::Off,
     };
     let mut plugins = PluginCache::new(sluice::plugin::Runtime::new(Some(&cache_dir())).unwrap());
     let producers = ProducerPool::default();

@@ -58,6 +58,12 @@ enum Command {
         /// Seconds between progress lines.
         #[arg(long, default_value_t = 5)]
         progress_secs: u64,
+        /// Where to serve /healthz, /readyz, /metrics and /status: IP:PORT
+        /// (port 0 picks a free one), or `off`. Loopback by default; a
+        /// Kubernetes sidecar needs 0.0.0.0:9464 so kubelet and Prometheus
+        /// reach it.
+        #[arg(long, value_name = "ADDR", default_value = crate::http::DEFAULT_ADDR)]
+        http: crate::http::Listen,
     },
     /// Validate pipeline files and load every plugin, without running.
     Check {
@@ -125,6 +131,7 @@ pub fn main() -> ExitCode {
             state_dir,
             grace_secs,
             progress_secs,
+            http,
         } => {
             let options = RunOptions {
                 state_dir,
@@ -134,6 +141,7 @@ pub fn main() -> ExitCode {
                     ..LoopOptions::default()
                 },
                 progress_every: Duration::from_secs(progress_secs.max(1)),
+                http,
             };
             match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)

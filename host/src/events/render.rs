@@ -221,5 +221,16 @@ fn human(event: &Event) -> Option<String> {
             "stopping: finishing in-flight records and committing positions (signal again to exit at once)".to_string()
         }
         Event::AllStopped { .. } => return None,
+        Event::HttpListening { address } => format!(
+            "HTTP endpoints at http://{address}: /healthz /readyz /metrics /status"
+        ),
+        Event::KafkaClientError {
+            brokers,
+            code,
+            error,
+        } => {
+            tracing::warn!(%brokers, %code, %error, "Kafka client error");
+            return None;
+        }
     })
 }

@@ -2,6 +2,7 @@
 //! progress, and stop cleanly on SIGTERM/SIGINT. One failing pipeline never
 //! stops the others.
 
+mod interim_events;
 mod pipeline;
 
 use std::collections::HashMap;
@@ -14,6 +15,7 @@ use anyhow::Context;
 
 pub use pipeline::{Control, LoopOptions, PipelineLoop, ProducerFatal, Stage, Stats, Summary};
 
+use crate::events::{Event, Events, PluginInfo, StageId, StopReason};
 use crate::plugin::Batch;
 use crate::plugin::{Plugin, PluginKind, Runtime, SourceInstance, TransformInstance};
 use crate::position::{AckTracker, PositionStore};
@@ -32,6 +34,8 @@ pub struct RunOptions {
     pub loop_options: LoopOptions,
     /// How often progress is printed.
     pub progress_every: Duration,
+    /// Where the HTTP endpoints listen (`--http`).
+    pub http: crate::http::Listen,
 }
 
 /// Loads plugins once per file and kind.
@@ -158,6 +162,7 @@ pub fn build(
 struct Running {
     pipeline: Pipeline,
     stats: Arc<Stats>,
+    tracker: Arc<AckTracker>,
     cancel: Arc<AtomicBool>,
     last_sent: u64,
     /// A new version of the file waits for this one to stop.
@@ -179,6 +184,10 @@ struct Supervisor {
     all_ok: bool,
     /// Producer rebuilds per pipeline, bounded so a broken cluster ends in an error.
     fatal_restarts: HashMap<String, u32>,
+    /// The event stream `/metrics`, `/status` and `/readyz` read.
+    events: Events,
+    /// INTERIM: counters → events until the data path publishes its own.
+    bridge: interim_events::Bridge,
 }
 
 /// Rebuilds of a pipeline's producer after fatal errors before it stops for good.
@@ -191,6 +200,9 @@ impl Supervisor {
         }
         if self.embedded.is_none() {
             let cluster = EmbeddedCluster::start()?;
+            self.events.publish(Event::EmbeddedCluster {
+                bootstrap: cluster.bootstrap_servers(),
+            });
             println!("Embedded Kafka cluster at {}", cluster.bootstrap_servers());
             println!(
                 "  for trying things out only: it ignores acks and has no replication, so it proves nothing about durability"
@@ -213,6 +225,10 @@ impl Supervisor {
 
     fn start(&mut self, p: Pipeline) {
         let name = p.spec.name.clone();
+        self.events.publish(Event::PipelineStarting {
+            pipeline: name.clone(),
+            file: p.file.display().to_string(),
+        });
         let started = self.brokers_for(&p).and_then(|brokers| {
             let built = build(
                 &p,
@@ -228,9 +244,16 @@ impl Supervisor {
             Err(e) => {
                 self.all_ok = false;
                 eprintln!("error: pipeline `{name}` not started: {e:#}");
+                self.events.publish(Event::PipelineNotStarted {
+                    pipeline: name.clone(),
+                    file: p.file.display().to_string(),
+                    error: format!("{e:#}"),
+                });
                 return;
             }
         };
+        let plugins = plugin_infos(&p, &built);
+        let tracker = built.data_path.tracker.clone();
         let slots = std::iter::once((None, &p.source))
             .chain(p.transforms.iter().enumerate().map(|(i, t)| (Some(i), t)));
         for (stage, plugin) in slots {
@@ -297,12 +320,34 @@ impl Supervisor {
         if let Err(e) = spawned {
             self.all_ok = false;
             eprintln!("error: pipeline `{name}` not started: {e}");
+            self.events.publish(Event::PipelineNotStarted {
+                pipeline: name.clone(),
+                file: p.file.display().to_string(),
+                error: e.to_string(),
+            });
             return;
         }
+        let g = crate::spec::guarantee(&p.spec);
+        self.events.publish(Event::PipelineRunning {
+            pipeline: name.clone(),
+            file: p.file.display().to_string(),
+            plugins,
+            embedded: p.spec.sink.kafka.brokers.is_none(),
+            brokers,
+            topic: p.spec.sink.kafka.topic.clone(),
+            acks: p.spec.sink.kafka.acks.as_str().to_string(),
+            errors: p.spec.errors.as_str().to_string(),
+            guarantee: format!("{}: {}", g.delivery, g.loss),
+            resumed_from: tracker
+                .committable()
+                .map(|r| String::from_utf8_lossy(&r).into_owned()),
+        });
+        self.bridge.started(&name);
         self.running.insert(
             name,
             Running {
                 pipeline: p,
+                tracker,
                 stats: built.stats,
                 cancel: built.cancel,
                 last_sent: 0,
@@ -315,6 +360,13 @@ impl Supervisor {
     fn finished(&mut self, name: String, result: anyhow::Result<Summary>) {
         self.reloader.unregister(&name);
         let running = self.running.remove(&name);
+        if let Some(r) = &running {
+            // The last counters of this run, before it is forgotten.
+            self.bridge.tick(&self.events, &name, &r.stats, &r.tracker);
+        }
+        self.bridge.stopped(&name);
+        self.events
+            .publish(stopped_event(&name, &result, running.as_ref()));
         if let (Err(e), Some(r)) = (&result, &running)
             && let Some(fatal) = e.downcast_ref::<ProducerFatal>()
             && !r.cancel.load(Ordering::Relaxed)
@@ -324,6 +376,11 @@ impl Supervisor {
             // Rebuild the producer and send everything after the committed
             // position again: nothing lost, duplicates possible.
             let evicted = self.producers.evict_fatal();
+            self.events.publish(Event::ProducerRebuilt {
+                pipeline: name.clone(),
+                error: fatal.to_string(),
+                restarts: self.fatal_restarts.get(&name).copied().unwrap_or(0),
+            });
             println!(
                 "pipeline `{name}`: {fatal}; rebuilt the producer ({evicted} replaced) and resending from the committed position"
             );
@@ -381,6 +438,11 @@ impl Supervisor {
             match crate::spec::load_file(file) {
                 Err(e) => {
                     let running = self.running.values().any(|r| &r.pipeline.file == file);
+                    self.events.publish(Event::PipelineFileInvalid {
+                        file: file.display().to_string(),
+                        error: e.to_string(),
+                        running_kept: running,
+                    });
                     println!(
                         "pipeline file {} not reloaded: {e}{}",
                         file.display(),
@@ -399,6 +461,10 @@ impl Supervisor {
                     match self.running.get_mut(&p.spec.name) {
                         None => self.start(p),
                         Some(r) if r.pipeline != p => {
+                            self.events.publish(Event::PipelineChanged {
+                                pipeline: p.spec.name.clone(),
+                                file: file.display().to_string(),
+                            });
                             println!(
                                 "pipeline `{}` changed in {}: stopping it to rebuild",
                                 p.spec.name,
@@ -414,6 +480,10 @@ impl Supervisor {
         }
         for r in self.running.values_mut() {
             if !seen.contains(&r.pipeline.spec.name) && !r.cancel.load(Ordering::Relaxed) {
+                self.events.publish(Event::PipelineRemoved {
+                    pipeline: r.pipeline.spec.name.clone(),
+                    file: r.pipeline.file.display().to_string(),
+                });
                 println!(
                     "pipeline `{}` removed ({} is gone): stopping it",
                     r.pipeline.spec.name,
@@ -442,6 +512,13 @@ impl Supervisor {
         }
     }
 
+    /// INTERIM: publishes what each pipeline's counters did since the last tick.
+    fn publish_counters(&mut self) {
+        for (name, r) in &self.running {
+            self.bridge.tick(&self.events, name, &r.stats, &r.tracker);
+        }
+    }
+
     fn stop_all(&mut self) {
         for r in self.running.values_mut() {
             r.replacement = None;
@@ -463,6 +540,17 @@ pub async fn run(paths: &[PathBuf], options: RunOptions) -> anyhow::Result<bool>
     let reloader = Reloader::start(runtime.clone(), paths, watch_tx)?;
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Done>();
     let progress_every = options.progress_every;
+    let events = Events::new();
+    // The supervisor touches it every turn; `/healthz` fails when it goes stale.
+    let heartbeat = crate::telemetry::Heartbeat::default();
+    let (_telemetry, http) = crate::http::start(options.http, &events, &heartbeat).await?;
+    if let Some(server) = &http {
+        // INTERIM: a subscribed Renderer prints this from `HttpListening`.
+        println!(
+            "HTTP endpoints at http://{}: /healthz /readyz /metrics /status",
+            server.address()
+        );
+    }
     let mut sup = Supervisor {
         paths: paths.to_vec(),
         options,
@@ -474,6 +562,8 @@ pub async fn run(paths: &[PathBuf], options: RunOptions) -> anyhow::Result<bool>
         done_tx,
         all_ok: true,
         fatal_restarts: HashMap::new(),
+        events: events.clone(),
+        bridge: interim_events::Bridge::default(),
     };
     for p in pipelines {
         sup.start(p);
@@ -483,8 +573,12 @@ pub async fn run(paths: &[PathBuf], options: RunOptions) -> anyhow::Result<bool>
     progress.tick().await;
     let mut last_tick = Instant::now();
     let mut stopping = false;
+    let mut beat = tokio::time::interval(crate::telemetry::TOUCH_EVERY);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while !sup.running.is_empty() {
+        heartbeat.touch();
         tokio::select! {
+            _ = beat.tick() => sup.publish_counters(),
             Some((name, result)) = done_rx.recv() => sup.finished(name, result),
             Some(_) = watch_rx.recv() => if !stopping { sup.pipeline_files_changed() },
             _ = progress.tick() => {
@@ -502,10 +596,19 @@ pub async fn run(paths: &[PathBuf], options: RunOptions) -> anyhow::Result<bool>
             "all pipelines ended; the embedded cluster keeps serving at {} until Ctrl-C",
             cluster.bootstrap_servers()
         );
-        tokio::select! {
-            _ = sigint.recv() => {}
-            _ = sigterm.recv() => {}
+        loop {
+            heartbeat.touch();
+            tokio::select! {
+                _ = beat.tick() => continue,
+                _ = sigint.recv() => {}
+                _ = sigterm.recv() => {}
+            }
+            break;
         }
+    }
+    events.publish(Event::AllStopped { ok: sup.all_ok });
+    if let Some(server) = http {
+        server.shutdown().await;
     }
     Ok(sup.all_ok)
 }
@@ -516,8 +619,70 @@ fn stop(sup: &mut Supervisor, stopping: &mut bool) {
         std::process::exit(130);
     }
     *stopping = true;
+    sup.events.publish(Event::ShutdownRequested {
+        grace_secs: sup.options.loop_options.grace.as_secs(),
+    });
     eprintln!(
         "stopping: finishing in-flight records and committing positions (signal again to exit at once)"
     );
     sup.stop_all();
+}
+
+/// The plugins of a built pipeline, in chain order, with digests.
+fn plugin_infos(p: &Pipeline, built: &Built) -> Vec<PluginInfo> {
+    let source = PluginInfo {
+        stage: StageId::Source,
+        plugin: plugin_label(&p.source.path),
+        file: p.source.path.display().to_string(),
+        digest: built.data_path.source.plugin().digest().to_string(),
+    };
+    std::iter::once(source)
+        .chain(
+            p.transforms
+                .iter()
+                .zip(&built.data_path.transforms)
+                .enumerate()
+                .map(|(i, (t, stage))| PluginInfo {
+                    stage: StageId::Transform(i),
+                    plugin: plugin_label(&t.path),
+                    file: t.path.display().to_string(),
+                    digest: stage.instance.plugin().digest().to_string(),
+                }),
+        )
+        .collect()
+}
+
+/// How a pipeline thread ended, as an event.
+fn stopped_event(name: &str, result: &anyhow::Result<Summary>, running: Option<&Running>) -> Event {
+    match result {
+        Ok(s) => Event::PipelineStopped {
+            pipeline: name.to_string(),
+            reason: if s.finished {
+                StopReason::Finished
+            } else {
+                StopReason::Stopped
+            },
+            acknowledged: s.acknowledged,
+            bytes: s.bytes,
+            seconds: s.elapsed.as_secs_f64(),
+            ack_p50_ms: s.latency.quantile(0.5).map(|d| d.as_secs_f64() * 1000.0),
+            ack_p99_ms: s.latency.quantile(0.99).map(|d| d.as_secs_f64() * 1000.0),
+            position: s
+                .position
+                .as_deref()
+                .map(|p| String::from_utf8_lossy(p).into_owned()),
+            error: None,
+        },
+        Err(e) => Event::PipelineStopped {
+            pipeline: name.to_string(),
+            reason: StopReason::Failed,
+            acknowledged: running.map_or(0, |r| r.tracker.acknowledged()),
+            bytes: running.map_or(0, |r| r.stats.bytes.load(Ordering::Relaxed)),
+            seconds: 0.0,
+            ack_p50_ms: None,
+            ack_p99_ms: None,
+            position: None,
+            error: Some(format!("{e:#}")),
+        },
+    }
 }
