@@ -20,3 +20,4 @@ mod pipeline_files;
 mod plugins;
 mod quickstart;
 mod reload;
+mod sidecar;
