@@ -64,13 +64,14 @@ YAML
 
 # One run; prints records/s (acknowledged records over the pipeline's run time).
 run_once() {
-  local http=$1 n=$2 log=$WORK/run-$n.log
+  local http=$1 n=$2
+  local log=$WORK/run-$n.log
   rm -rf "$WORK/state"
   BENCH_TOPIC=$n SLUICE_LOG=warn "$SLUICE" run "$WORK/bench.yaml" --state-dir "$WORK/state" \
     --progress-secs 3600 --http "$http" >"$log" 2>&1 &
   PID=$!
   local addr="" deadline=$((SECONDS + 600)) scrapes=0
-  while ! grep -q "pipeline \`bench\` stats:" "$log"; do
+  while ! grep -qs "pipeline \`bench\` stats:" "$log"; do
     kill -0 "$PID" 2>/dev/null || { cat "$log" >&2; die "sluice exited early"; }
     (( SECONDS < deadline )) || die "run $n did not finish within 600 s"
     if [[ $http != off && -z $addr ]]; then

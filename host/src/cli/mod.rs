@@ -62,7 +62,12 @@ enum Command {
         /// (port 0 picks a free one), or `off`. Loopback by default; a
         /// Kubernetes sidecar needs 0.0.0.0:9464 so kubelet and Prometheus
         /// reach it.
-        #[arg(long, value_name = "ADDR", default_value = crate::http::DEFAULT_ADDR)]
+        #[arg(
+            long,
+            value_name = "ADDR",
+            env = "SLUICE_HTTP",
+            default_value = crate::http::DEFAULT_ADDR
+        )]
         http: crate::http::Listen,
     },
     /// Validate pipeline files and load every plugin, without running.

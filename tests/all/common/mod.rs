@@ -52,7 +52,10 @@ pub fn cache_dir() -> PathBuf {
 pub fn sluice() -> Command {
     let mut c = Command::new(sluice_bin());
     c.env("SLUICE_CACHE_DIR", cache_dir())
-        .env("SLUICE_LOG", "warn");
+        .env("SLUICE_LOG", "warn")
+        // Tests run side by side: each `sluice run` serves its endpoints on a
+        // port of its own (the sidecar tests pass `--http` with theirs).
+        .env("SLUICE_HTTP", "127.0.0.1:0");
     c
 }
 
