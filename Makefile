@@ -7,7 +7,7 @@ CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
 .PHONY: quickstart test test-helpers setup tools kafka plugins plugins-rust plugins-js plugins-python plugins-go \
-        build check lint bench clean
+        build check lint bench bench-quick clean
 
 ## Run the quickstart pipeline on the embedded demo cluster (Ctrl-C stops it).
 quickstart: setup plugins-rust build
@@ -71,7 +71,7 @@ check: build plugins-rust
 
 lint:
 	$(CARGO) fmt --all --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 clean:
 	$(CARGO) clean
@@ -85,3 +85,11 @@ bench: plugins
 	bash scripts/bench-reload.sh
 	bash scripts/bench-acks.sh
 	bash scripts/bench-http.sh
+	bash scripts/bench-race.sh
+	bash scripts/bench-scale.sh
+
+## The race and the scale benchmark on small counts (one run each): does every contender
+## run and deliver? Writes target/bench/{race,scale}.md; the figures are not for comparison.
+bench-quick: setup tools kafka plugins-rust
+	bash scripts/bench-race.sh --quick
+	bash scripts/bench-scale.sh --quick

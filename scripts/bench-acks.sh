@@ -1,13 +1,25 @@
 #!/usr/bin/env bash
 # The acks table: Sluice's three acks policies on a real 3-node Kafka cluster
 # (scripts/kafka.sh: Kafka 4.1, replication factor 3, min.insync.replicas=2, unclean
-# leader election off), printed as a markdown table. See docs/acks.md.
+# leader election off), printed as a markdown table, with raw librdkafka on the same
+# cluster beside each policy. See docs/acks.md.
 #
 #   scripts/bench-acks.sh                 # build what is missing, measure, print the table
 #
 # Per policy:
-#   throughput  `orders` source (≈ 110-byte JSON values, keyed by id) as fast as it goes
+#   throughput  `orders` source (≈ 90-byte JSON values, keyed by id) as fast as it goes
 #               into a 3-partition topic; BENCH_RUNS runs, the median by records/s.
+#               records/s = records / wall time of `sluice run` (start to exit, every
+#               record acknowledged). In each run, just before Sluice, raw librdkafka
+#               (`kcat -P -l FILE`, Debian's kcat) sends the same records into a fresh
+#               topic of the same shape, with the same acks setting (acks 0 / 1 / all +
+#               idempotence), key (the id, `-K`), header (`source: orders`, `-H`),
+#               partitioner (murmur2_random) and producer properties (BENCH_PRODUCER_PROPS);
+#               FILE is written by the `orders` plugin's own generator compiled natively
+#               (plugins/orders/examples/orders-file.rs), so the records are identical.
+#               `× raw` is Sluice's records/s over kcat's in the same run, median and
+#               range over the runs. Every throughput topic's end offsets must sum to the
+#               records sent; the topics are deleted afterwards.
 #   latency     BENCH_LAT_RECORDS records at a steady BENCH_LAT_RATE/s into the same kind
 #               of topic: ack latency p50/p99 from Sluice's own `stats` line (time from
 #               handing a record to the producer to its delivery report). At full speed
@@ -19,6 +31,8 @@
 #               every id Sluice acknowledged is looked up: lost = acknowledged but absent.
 #
 # Environment: BENCH_RECORDS (1000000), BENCH_RUNS (3), BENCH_LAT_RECORDS (50000),
+# BENCH_PRODUCER_PROPS ("linger.ms=5 batch.size=65536", given to Sluice's pipeline and to
+# kcat alike; empty: each its defaults),
 # BENCH_LAT_RATE (5000), BENCH_FAIL_RECORDS (30000),
 # BENCH_FAIL_RATE (2000), BENCH_PORT_BASE (25092), BENCH_DIR (.kafka/bench),
 # SLUICE_BIN (default target/release/sluice, built with cargo if missing),
@@ -28,6 +42,10 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_NAME=bench-acks
+# shellcheck source=scripts/bench/common.sh
+source "$ROOT/scripts/bench/common.sh"
+read -r -a PRODUCER_PROPS <<<"${BENCH_PRODUCER_PROPS-linger.ms=5 batch.size=65536}"
 RECORDS=${BENCH_RECORDS:-1000000}
 RUNS=${BENCH_RUNS:-3}
 LAT_RECORDS=${BENCH_LAT_RECORDS:-50000}
@@ -75,6 +93,10 @@ if [[ ! -f $ORDERS ]]; then
   bash "$ROOT/scripts/build-plugins-rust.sh" >&2
 fi
 command -v kcat >/dev/null || die "kcat is needed (apt-get install -y kcat)"
+for p in "${PRODUCER_PROPS[@]}"; do [[ $p == ?*=* ]] || die "BENCH_PRODUCER_PROPS wants key=value words, got '$p'"; done
+# The throughput runs' records for kcat: "id<TAB>value" lines, seed 7 like the pipelines.
+RAW_FILE=$(bench_records "$RECORDS" 7 0 --key)
+MEAN_VALUE_BYTES=$(awk -F'\t' '{ s += length($2) } END { printf "%.1f", s / NR }' "$RAW_FILE")
 
 LOAD_BEFORE=$(cut -d' ' -f1 /proc/loadavg)
 say "starting a 3-node cluster in $DIR (load average $LOAD_BEFORE)"
@@ -92,7 +114,8 @@ say "cluster at $BOOTSTRAP (start-up ${STARTUP} s by kafka.sh, $((($(now_ms) - t
 
 # pipeline_file NAME ACKS TOPIC COUNT RATE → path of a pipeline file
 pipeline_file() {
-  local name=$1 acks=$2 topic=$3 count=$4 rate=$5 f=$WORK/$1.yaml
+  local name=$1 acks=$2 topic=$3 count=$4 rate=$5 f=$WORK/$1.yaml p producer=""
+  for p in "${PRODUCER_PROPS[@]}"; do producer+="${producer:+, }\"${p%%=*}\": \"${p#*=}\""; done
   cat >"$f" <<EOF
 name: $name
 source:
@@ -105,6 +128,7 @@ sink:
     topic: $topic
     acks: $acks
     key: id
+    producer: { $producer }
 EOF
   printf '%s\n' "$f"
 }
@@ -164,32 +188,80 @@ total_records() {
 # ---------------------------------------------------------------------------------------
 # throughput
 
-declare -A RATE MBS P50 P99 LOST DUPS ALONE
-# run_pipeline NAME ACKS COUNT RATE → "records/s MB/s p50 p99" from its stats line
+declare -A RATE MBS RAW RATIO P50 P99 LOST DUPS ALONE
+now_us() { echo "${EPOCHREALTIME//[.,]/}"; }
+
+# expect_records TOPIC COUNT: the topic's end offsets sum to COUNT (waits up to 30 s for
+# acks-0 records still on their way into the log), else the benchmark stops.
+expect_records() {
+  local deadline=$(($(now_ms) + 30000)) n
+  while n=$(total_records "$1"); ((n != $2)); do
+    (($(now_ms) < deadline)) || die "topic $1 holds $n records, $2 were sent"
+    sleep 0.2
+  done
+}
+
+# run_pipeline NAME ACKS COUNT RATE → "records/s MB/s p50 p99": records/s from the wall
+# time of `sluice run`, MB/s of values, ack latency from its stats line.
 run_pipeline() {
-  local name=$1 acks=$2 count=$3 rate=$4 file log stats
+  local name=$1 acks=$2 count=$3 rate=$4 file log stats t0 t1 p50 p99
   "${KAFKA[@]}" create-topic "$name" 3 3 min.insync.replicas=2 >/dev/null 2>&1
   file=$(pipeline_file "$name" "$acks" "$name" "$count" "$rate")
   log=$WORK/$name.log
-  start_sluice "$file" "$log"
-  wait_sluice "$log" 600 || { cat "$log" >&2; die "$name failed"; }
+  t0=$(now_us)
+  SLUICE_LOG=warn timeout 600 "$SLUICE" run "$file" --state-dir "$WORK/state" --progress-secs 3600 >"$log" 2>&1 ||
+    { cat "$log" >&2; die "$name failed"; }
+  t1=$(now_us)
   grep -q "pipeline \`$name\` finished: $count records acknowledged" "$log" || { cat "$log" >&2; die "$name did not acknowledge every record"; }
+  expect_records "$name" "$count"
   stats=$(grep "pipeline \`$name\` stats:" "$log")
   # pipeline `x` stats: 123 records/s, 1.23 MB/s, ack latency p50 4.5 ms p99 6.7 ms, 8.9 s
-  sed -E 's/.*stats: ([0-9.]+) records\/s, ([0-9.]+) MB\/s, ack latency p50 ([0-9.-]+) ms p99 ([0-9.-]+) ms.*/\1 \2 \3 \4/' <<<"$stats"
+  read -r p50 p99 < <(sed -E 's/.*ack latency p50 ([0-9.-]+) ms p99 ([0-9.-]+) ms.*/\1 \2/' <<<"$stats")
+  awk -v n="$count" -v us=$((t1 - t0)) -v b="$MEAN_VALUE_BYTES" -v p50="$p50" -v p99="$p99" \
+    'BEGIN { r = n / (us / 1e6); printf "%.0f %.2f %s %s\n", r, r * b / 1e6, p50, p99 }'
 }
 
-say "warm-up run (acks leader, not counted)"
+# run_raw NAME ACKS → records/s of kcat sending RAW_FILE (the same records) into a fresh topic
+run_raw() {
+  local name=$1 acks=$2 t0 t1 args=() p
+  case $acks in
+    none) args=(-X acks=0 -X enable.idempotence=false) ;;
+    leader) args=(-X acks=1 -X enable.idempotence=false) ;;
+    all) args=(-X acks=all -X enable.idempotence=true) ;;
+  esac
+  for p in "${PRODUCER_PROPS[@]}"; do args+=(-X "$p"); done
+  "${KAFKA[@]}" create-topic "$name" 3 3 min.insync.replicas=2 >/dev/null 2>&1
+  t0=$(now_us)
+  timeout 600 kcat -P -b "$BOOTSTRAP" -t "$name" -l -K $'\t' -H source=orders \
+    -X partitioner=murmur2_random "${args[@]}" "$RAW_FILE" 2>"$WORK/$name.log" ||
+    { cat "$WORK/$name.log" >&2; die "$name: kcat failed"; }
+  t1=$(now_us)
+  expect_records "$name" "$RECORDS"
+  awk -v n="$RECORDS" -v us=$((t1 - t0)) 'BEGIN { printf "%.0f\n", n / (us / 1e6) }'
+}
+
+say "warm-up runs (kcat and Sluice, acks leader, not counted)"
+run_raw warmup-raw leader >/dev/null
 run_pipeline warmup leader "$RECORDS" 0 >/dev/null
+"${KAFKA[@]}" delete-topic warmup-raw >/dev/null 2>&1 || true
+"${KAFKA[@]}" delete-topic warmup >/dev/null 2>&1 || true
 for acks in "${POLICIES[@]}"; do
-  results=()
+  results=() raws=() ratios=()
   for ((r = 1; r <= RUNS; r++)); do
+    raw=$(run_raw "raw-$acks-$r" "$acks")
     line=$(run_pipeline "tp-$acks-$r" "$acks" "$RECORDS" 0)
-    say "acks $acks, full speed, run $r: $line (records/s MB/s p50 p99)"
-    results+=("$line")
+    ratio=$(awk -v s="${line%% *}" -v k="$raw" 'BEGIN { printf "%.2f", s / k }')
+    say "acks $acks, full speed, run $r: kcat $raw records/s; Sluice $line (records/s MB/s p50 p99); ${ratio}× raw"
+    results+=("$line") raws+=("$raw") ratios+=("$ratio")
+    "${KAFKA[@]}" delete-topic "raw-$acks-$r" >/dev/null 2>&1 || true
+    "${KAFKA[@]}" delete-topic "tp-$acks-$r" >/dev/null 2>&1 || true
   done
-  median=$(printf '%s\n' "${results[@]}" | sort -n -k1,1 | sed -n "$(((RUNS + 1) / 2))p")
+  mid=$(((RUNS + 1) / 2))
+  median=$(printf '%s\n' "${results[@]}" | sort -n -k1,1 | sed -n "${mid}p")
   read -r "RATE[$acks]" "MBS[$acks]" _ _ <<<"$median"
+  RAW[$acks]=$(printf '%s\n' "${raws[@]}" | sort -n | sed -n "${mid}p")
+  RATIO[$acks]=$(printf '%s\n' "${ratios[@]}" | sort -n | awk -v m="$mid" -v n="$RUNS" \
+    'NR == 1 { lo = $1 } NR == m { med = $1 } { hi = $1 } END { if (n > 1) printf "%s× (%s–%s)", med, lo, hi; else printf "%s×", med }')
   line=$(run_pipeline "lat-$acks" "$acks" "$LAT_RECORDS" "$LAT_RATE")
   say "acks $acks, $LAT_RATE records/s: $line (records/s MB/s p50 p99)"
   read -r _ _ "P50[$acks]" "P99[$acks]" <<<"$line"
@@ -250,20 +322,24 @@ done
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
 mem=$(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
 load=$(cut -d' ' -f1 /proc/loadavg)
-echo "| \`acks\` | records/s | MB/s | ack latency p50 | ack latency p99 | acknowledged by the leader alone | lost after the leader failure | duplicated |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+echo "| \`acks\` | records/s | MB/s | raw librdkafka records/s | × raw | ack latency p50 | ack latency p99 | acknowledged by the leader alone | lost after the leader failure | duplicated |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for acks in "${POLICIES[@]}"; do
   # shellcheck disable=SC2016 # the backquotes are markdown
-  printf '| `%s` | %s | %s | %s ms | %s ms | %s | %s of %s | %s |\n' \
-    "$acks" "${RATE[$acks]}" "${MBS[$acks]}" "${P50[$acks]}" "${P99[$acks]}" \
+  printf '| `%s` | %s | %s | %s | %s | %s ms | %s ms | %s | %s of %s | %s |\n' \
+    "$acks" "${RATE[$acks]}" "${MBS[$acks]}" "${RAW[$acks]}" "${RATIO[$acks]}" "${P50[$acks]}" "${P99[$acks]}" \
     "${ALONE[$acks]}" "${LOST[$acks]}" "$FAIL_RECORDS" "${DUPS[$acks]}"
 done
 echo
-echo "Records/s and MB/s: $RECORDS records as fast as possible, median of $RUNS runs." \
+echo "Records/s and MB/s (values): $RECORDS records as fast as possible, median of $RUNS runs," \
+  "from the wall time of \`sluice run\`; raw librdkafka: \`kcat -P -l\` with the same records," \
+  "key, header and producer settings (${PRODUCER_PROPS[*]:-defaults}) just before Sluice in each run;" \
+  "× raw: Sluice over kcat run by run (median, min–max)." \
   "Ack latency: $LAT_RECORDS records at $LAT_RATE/s. Leader failure: $FAIL_RECORDS records at" \
   "$FAIL_RATE/s to a 1-partition topic; both followers paused (SIGSTOP), the leader killed" \
   "(SIGKILL) once it acknowledged records alone, the followers resumed; then Kafka's console" \
   "consumer looks up every acknowledged id."
 echo "Machine: $(nproc) cores ($cpu), $mem, 1-minute load average $LOAD_BEFORE before, $load after;" \
-  "Kafka 4.1.1," \
+  "Kafka 4.1.1; kcat $(kcat -V 2>&1 | sed -n 's/.*Version \([^ ]*\).*librdkafka \([^ ]*\).*/\1 on librdkafka \2/p');" \
+  "Sluice on librdkafka $(sed -n '/^name = "rdkafka-sys"$/{n;s/.*+\(.*\)"/\1/p}' "$ROOT/Cargo.lock"); commit $(git -C "$ROOT" rev-parse --short HEAD);" \
   "3 nodes on 127.0.0.1 (RF 3, min.insync.replicas 2); cluster start-up ${STARTUP} s."

@@ -20,7 +20,7 @@ wasm_target="wasm32-wasip2"
 # with '-' turned into '_'.
 components=(
   orders mask filter set-key passthrough
-  version-tag reject-every wrong-world stale-types
+  version-tag reject-every tamper block-on-open wrong-world stale-types
   hostile-loop hostile-memory hostile-recursion hostile-file hostile-socket hostile-output hostile-sleep
   trap-on-open
   bench-list-passthrough bench-list-mask bench-entries

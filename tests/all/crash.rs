@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::common::kafka::shared_single;
-use crate::common::{Running, plugin, sluice_run};
+use crate::common::{Running, events_in, plugin, sluice_run};
 
 const WAIT: Duration = Duration::from_secs(90);
 
@@ -29,11 +29,23 @@ fn run(file: &Path, state: &Path) -> Running {
     Running::spawn(sluice_run(file, state, 3600))
 }
 
-/// Runs a pipeline that must refuse to start; returns its stderr.
+/// Runs a pipeline that must refuse to start; returns why.
 fn refused(file: &Path, state: &Path) -> String {
     let out = sluice_run(file, state, 3600).output().unwrap();
     assert!(!out.status.success());
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    let events = events_in(&out.stdout);
+    let not_started = events
+        .iter()
+        .find(|e| e["event"] == "pipeline_not_started")
+        .unwrap_or_else(|| panic!("no pipeline_not_started event in {events:?}"));
+    not_started["error"].as_str().unwrap().to_string()
+}
+
+/// Waits until `name` stops with `reason` (`finished`, `stopped`, `failed`).
+fn wait_stopped(r: &mut Running, name: &str, reason: &str) -> serde_json::Value {
+    r.wait_event(&format!("{name} {reason}"), WAIT, |e| {
+        crate::common::is(e, "pipeline_stopped", name) && e["reason"] == reason
+    })
 }
 
 /// The committed position (next id) in the state file, 1 when none yet.
@@ -95,7 +107,7 @@ fn kill_9_mid_stream_loses_no_acknowledged_record() {
     let mut kills = Vec::new();
     for target in [3_000, 9_000, 15_000] {
         let mut r = run(&file, dir.path());
-        r.wait_for("running:", WAIT);
+        r.wait_kind("pipeline_running", name, WAIT);
         wait_committed(dir.path(), name, target);
         let _ = Command::new("kill")
             .arg("-KILL")
@@ -105,7 +117,7 @@ fn kill_9_mid_stream_loses_no_acknowledged_record() {
         kills.push(committed(dir.path(), name));
     }
     let mut r = run(&file, dir.path());
-    r.wait_for(&format!("pipeline `{name}` finished"), WAIT);
+    wait_stopped(&mut r, name, "finished");
     assert!(r.terminate().success());
 
     let got = ids(kafka, name, COUNT as usize);
@@ -157,18 +169,18 @@ fn sigterm_then_restart_neither_loses_nor_repeats() {
     let file = pipeline(dir.path(), name, kafka.bootstrap(), COUNT, 3000);
     for target in [1_000, 3_000] {
         let mut r = run(&file, dir.path());
-        r.wait_for("running:", WAIT);
+        r.wait_kind("pipeline_running", name, WAIT);
         wait_committed(dir.path(), name, target);
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(r.child.id().to_string())
             .status();
-        let stopped = r.wait_for(&format!("pipeline `{name}` stopped"), WAIT);
-        assert!(stopped.contains("records acknowledged"), "{stopped}");
+        let stopped = wait_stopped(&mut r, name, "stopped");
+        assert!(stopped["acknowledged"].as_u64().unwrap() > 0, "{stopped}");
         assert!(r.child.wait().unwrap().success(), "SIGTERM exits 0");
     }
     let mut r = run(&file, dir.path());
-    r.wait_for(&format!("pipeline `{name}` finished"), WAIT);
+    wait_stopped(&mut r, name, "finished");
     assert!(r.terminate().success());
     let got = ids(kafka, name, COUNT as usize);
     assert_eq!(
@@ -185,12 +197,12 @@ fn a_corrupt_or_foreign_state_file_is_refused_and_left_alone() {
     let state = dir.path().join("state-a.position.json");
 
     std::fs::write(&state, "{ not json").unwrap();
-    let stderr = refused(&file, dir.path());
+    let error = refused(&file, dir.path());
     assert!(
-        stderr.contains("state-a.position.json: state file is corrupt"),
-        "{stderr}"
+        error.contains("state-a.position.json: state file is corrupt"),
+        "{error}"
     );
-    assert!(stderr.contains("move it away"), "{stderr}");
+    assert!(error.contains("move it away"), "{error}");
     assert_eq!(
         std::fs::read_to_string(&state).unwrap(),
         "{ not json",
@@ -199,10 +211,10 @@ fn a_corrupt_or_foreign_state_file_is_refused_and_left_alone() {
 
     let foreign = r#"{"version":1,"pipeline":"state-b","position":"3432","acknowledged":41}"#;
     std::fs::write(&state, foreign).unwrap();
-    let stderr = refused(&file, dir.path());
+    let error = refused(&file, dir.path());
     assert!(
-        stderr.contains("belongs to pipeline `state-b`, not `state-a`"),
-        "{stderr}"
+        error.contains("belongs to pipeline `state-b`, not `state-a`"),
+        "{error}"
     );
     assert_eq!(
         std::fs::read_to_string(&state).unwrap(),
@@ -221,27 +233,20 @@ fn positions_in_a_compacted_topic_survive_a_restart() {
     let text = std::fs::read_to_string(&file).unwrap()
         + "positions:\n  kafka_topic: sluice-positions-test\n";
     std::fs::write(&file, text).unwrap();
-    let mut cmd = sluice_run(&file, dir.path(), 1);
-    cmd.env("SLUICE_LOG", "info");
-    let mut r = Running::spawn(cmd);
-    // Stop only once records flow, so that a position has been committed.
-    loop {
-        let progress = r.wait_for("Progress", WAIT);
-        if !progress.contains("sent=0") {
-            break;
-        }
-    }
+    let mut r = Running::spawn(sluice_run(&file, dir.path(), 1));
+    // Stop only once a position has been committed.
+    r.wait_kind("commit", name, WAIT);
     let _ = Command::new("kill")
         .arg("-TERM")
         .arg(r.child.id().to_string())
         .status();
-    let stopped = r.wait_for(&format!("pipeline `{name}` stopped"), WAIT);
+    let stopped = wait_stopped(&mut r, name, "stopped");
     assert!(r.child.wait().unwrap().success());
     assert!(
         !dir.path().join(format!("{name}.position.json")).exists(),
         "no state file: the topic holds the position"
     );
-    let position: u64 = stopped.rsplit(' ').next().unwrap().parse().unwrap();
+    let position: u64 = stopped["position"].as_str().unwrap().parse().unwrap();
     assert!(position > 1, "{stopped}");
     let stored = kafka
         .consume_all("sluice-positions-test", 1, Duration::from_secs(10))
@@ -252,7 +257,7 @@ fn positions_in_a_compacted_topic_survive_a_restart() {
     );
 
     let mut r = run(&file, dir.path());
-    r.wait_for(&format!("pipeline `{name}` finished"), WAIT);
+    wait_stopped(&mut r, name, "finished");
     assert!(r.terminate().success());
     let got = ids(kafka, name, COUNT as usize);
     assert_eq!(

@@ -7,7 +7,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use crate::common::kafka::shared_single;
-use crate::common::{plugin, sluice};
+use crate::common::{events_in, plugin, sluice, sluice_run};
 
 const COUNT: u64 = 100;
 
@@ -29,13 +29,17 @@ fn write_pipeline(
 }
 
 fn run(file: &Path, state: &Path) -> Output {
-    sluice()
-        .arg("run")
-        .arg(file)
-        .arg("--state-dir")
-        .arg(state)
-        .output()
-        .unwrap()
+    sluice_run(file, state, 3600).output().unwrap()
+}
+
+/// The `pipeline_stopped` event in a run's output.
+fn stopped(out: &Output) -> serde_json::Value {
+    let events = events_in(&out.stdout);
+    events
+        .iter()
+        .find(|e| e["event"] == "pipeline_stopped")
+        .cloned()
+        .unwrap_or_else(|| panic!("no pipeline_stopped event: {events:?}"))
 }
 
 fn ids(records: &[crate::common::kafka::ConsumedRecord]) -> Vec<u64> {
@@ -51,14 +55,21 @@ fn fail_stops_at_the_first_rejected_record_and_commits_nothing_past_it() {
     let dir = tempfile::tempdir().unwrap();
     let file = write_pipeline(dir.path(), "policy-fail", kafka.bootstrap(), "fail", "");
     let out = run(&file, dir.path());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("transform 1 (reject-every.wasm) rejected record 9 of a batch"),
-        "{stderr}"
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stderr.contains("id 10 is divisible by 10"), "{stderr}");
-    assert!(stderr.contains("set `errors: skip`"), "{stderr}");
+    let stopped = stopped(&out);
+    assert_eq!(stopped["reason"], "failed", "{stopped}");
+    let error = stopped["error"].as_str().unwrap();
+    assert!(
+        error.contains("transform 1 (reject-every.wasm) rejected record 9 of a batch"),
+        "{error}"
+    );
+    assert!(error.contains("id 10 is divisible by 10"), "{error}");
+    assert!(error.contains("set `errors: skip`"), "{error}");
     assert!(
         !dir.path().join("policy-fail.position.json").exists(),
         "no position committed past a rejected record"
@@ -100,10 +111,11 @@ fn dead_letter_sends_exactly_the_rejected_records_with_headers() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.contains("90 records acknowledged") || stdout.contains("100 records acknowledged"),
-        "{stdout}"
+    let stopped = stopped(&out);
+    assert_eq!(stopped["reason"], "finished", "{stopped}");
+    assert_eq!(
+        stopped["acknowledged"], 100,
+        "90 records and 10 dead letters: {stopped}"
     );
 
     let main = kafka

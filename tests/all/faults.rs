@@ -8,10 +8,15 @@ use std::path::Path;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use rdkafka::mocking::MockCluster;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
-use sluice::run::{LoopOptions, PluginCache, RunOptions, Summary, build};
+use sluice::events::Events;
+use sluice::flow::{FlowOptions, Summary};
+use sluice::position::Watermark;
 use sluice::sink::ProducerPool;
+use sluice::supervisor::{BuildContext, PluginCache, Target, build};
 
 use crate::common::{cache_dir, kcat_read, plugin};
 
@@ -40,26 +45,29 @@ fn pipeline_file(
 
 struct Started {
     handle: JoinHandle<anyhow::Result<Summary>>,
-    tracker: std::sync::Arc<sluice::position::AckTracker>,
+    tracker: Arc<Watermark>,
 }
 
+/// Builds and runs the pipeline in `file` in this process (the library API).
 fn start(file: &Path, state: &Path, brokers: &str) -> Started {
     let p = sluice::spec::load_file(file).unwrap();
-    let options = RunOptions {
+    let ctx = BuildContext {
+        plugins: PluginCache::new(sluice::plugin::Runtime::new(Some(&cache_dir())).unwrap()),
+        producers: Arc::new(ProducerPool::default()),
+        events: Events::new(),
         state_dir: state.to_path_buf(),
-        cache_dir: Some(cache_dir()),
-        loop_options: LoopOptions {
+        options: FlowOptions {
             grace: Duration::from_secs(30),
-            ..LoopOptions::default()
+            ..FlowOptions::default()
         },
-        progress_every: Duration::from_secs(3600),
-        http: sluice::http::Listen::Off,
     };
-    let mut plugins = PluginCache::new(sluice::plugin::Runtime::new(Some(&cache_dir())).unwrap());
-    let producers = ProducerPool::default();
-    let built = build(&p, &mut plugins, &producers, brokers, &options).unwrap();
-    let tracker = built.data_path.tracker.clone();
-    let handle = std::thread::spawn(move || built.data_path.run());
+    let target = Target {
+        brokers: brokers.to_string(),
+        embedded: false,
+    };
+    let built = build(&p, &target, &ctx).unwrap();
+    let tracker = built.handle.watermark.clone();
+    let handle = std::thread::spawn(move || built.flow.run());
     Started { handle, tracker }
 }
 
@@ -74,7 +82,7 @@ fn ids(brokers: &str, topic: &str, count: usize) -> Vec<u64> {
         .collect()
 }
 
-fn wait_acknowledged(tracker: &sluice::position::AckTracker, at_least: u64) {
+fn wait_acknowledged(tracker: &Watermark, at_least: u64) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while tracker.acknowledged() < at_least {
         assert!(
@@ -232,7 +240,7 @@ fn a_fatal_producer_error_rebuilds_the_producer_and_loses_nothing() {
         "",
     );
     let mut run = crate::common::Running::spawn(crate::common::sluice_run(&file, dir.path(), 3600));
-    run.wait_for("running:", Duration::from_secs(60));
+    run.wait_kind("pipeline_running", "faults-fatal", Duration::from_secs(60));
     let deadline = Instant::now() + Duration::from_secs(60);
     while sluice::position::PositionStore::new(dir.path(), "faults-fatal")
         .load()
@@ -247,9 +255,13 @@ fn a_fatal_producer_error_rebuilds_the_producer_and_loses_nothing() {
         RDKafkaApiKey::Produce,
         &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER; 3],
     );
-    let rebuilt = run.wait_for("rebuilt the producer", Duration::from_secs(60));
-    assert!(rebuilt.contains("fatal error"), "{rebuilt}");
-    run.wait_for("pipeline `faults-fatal` finished", Duration::from_secs(120));
+    let rebuilt = run.wait_kind("producer_rebuilt", "faults-fatal", Duration::from_secs(60));
+    assert!(
+        rebuilt["error"].as_str().unwrap().contains("fatal error"),
+        "{rebuilt}"
+    );
+    let finished = run.wait_kind("pipeline_stopped", "faults-fatal", Duration::from_secs(120));
+    assert_eq!(finished["reason"], "finished", "{finished}");
     let got = ids(&brokers, "faults-fatal", 30_000);
     let mut unique = got.clone();
     unique.sort_unstable();
@@ -259,6 +271,110 @@ fn a_fatal_producer_error_rebuilds_the_producer_and_loses_nothing() {
         (1..=20_000).collect::<Vec<_>>(),
         "nothing lost ({} read, duplicates allowed)",
         got.len()
+    );
+    assert!(run.terminate().success());
+}
+
+/// Ids read back from `topic`, sorted, without duplicates (at-least-once
+/// allows them), and how many were read in all.
+fn unique_ids(brokers: &str, topic: &str, at_most: usize) -> (Vec<u64>, usize) {
+    let got = ids(brokers, topic, at_most);
+    let mut unique = got.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    (unique, got.len())
+}
+
+/// Issue 11, item 1: when the idempotent producer breaks, librdkafka fails
+/// every queued and in-flight record. `errors: skip` used to forgive them and
+/// commit past them: records lost. They are resent instead.
+#[test]
+fn skip_never_skips_records_a_fatal_producer_error_failed() {
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let dir = tempfile::tempdir().unwrap();
+    cluster.create_topic("faults-fatal-skip", 1, 1).unwrap();
+    let file = pipeline_file(
+        dir.path(),
+        "faults-fatal-skip",
+        &brokers,
+        20_000,
+        5000,
+        "all",
+        "skip",
+        "",
+    );
+    let mut run = crate::common::Running::spawn(crate::common::sluice_run(&file, dir.path(), 3600));
+    run.wait_kind("commit", "faults-fatal-skip", Duration::from_secs(60));
+    cluster.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER; 3],
+    );
+    run.wait_kind(
+        "producer_rebuilt",
+        "faults-fatal-skip",
+        Duration::from_secs(60),
+    );
+    let finished = run.wait_kind(
+        "pipeline_stopped",
+        "faults-fatal-skip",
+        Duration::from_secs(120),
+    );
+    assert_eq!(finished["reason"], "finished", "{finished}");
+    let (unique, read) = unique_ids(&brokers, "faults-fatal-skip", 40_000);
+    assert_eq!(
+        unique,
+        (1..=20_000).collect::<Vec<_>>(),
+        "nothing lost ({read} read, duplicates allowed)"
+    );
+    assert!(
+        !run.events
+            .iter()
+            .any(|e| e["event"] == "batch" && e["report"]["skipped"].as_u64() > Some(0)),
+        "nothing was skipped: Kafka refused no record"
+    );
+    assert!(run.terminate().success());
+}
+
+/// Issue 11, item 1: a delivery timeout is not Kafka refusing the record:
+/// under `errors: skip` the records are resent, not skipped.
+#[test]
+fn timed_out_records_are_resent_under_skip() {
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let dir = tempfile::tempdir().unwrap();
+    cluster.create_topic("faults-timeout-skip", 1, 1).unwrap();
+    let file = pipeline_file(
+        dir.path(),
+        "faults-timeout-skip",
+        &brokers,
+        8_000,
+        2000,
+        "leader",
+        "skip",
+        "message.timeout.ms: 1000",
+    );
+    let mut run = crate::common::Running::spawn(crate::common::sluice_run(&file, dir.path(), 3600));
+    run.wait_kind("commit", "faults-timeout-skip", Duration::from_secs(60));
+    cluster.broker_down(1).unwrap();
+    // Long enough for queued records to time out (message.timeout.ms 1000).
+    run.wait_kind(
+        "producer_rebuilt",
+        "faults-timeout-skip",
+        Duration::from_secs(60),
+    );
+    cluster.broker_up(1).unwrap();
+    let finished = run.wait_kind(
+        "pipeline_stopped",
+        "faults-timeout-skip",
+        Duration::from_secs(120),
+    );
+    assert_eq!(finished["reason"], "finished", "{finished}");
+    let (unique, read) = unique_ids(&brokers, "faults-timeout-skip", 16_000);
+    assert_eq!(
+        unique,
+        (1..=8_000).collect::<Vec<_>>(),
+        "nothing lost ({read} read, duplicates allowed)"
     );
     assert!(run.terminate().success());
 }

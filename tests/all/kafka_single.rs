@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, ensure};
 
 use crate::common::kafka::shared_single;
-use crate::common::{Running, root, sluice, sluice_run};
+use crate::common::{Running, root, sluice_run};
 use crate::quickstart::{COUNT, expected};
 
 /// Partitions of each test topic: enough to check the key → partition mapping.
@@ -55,14 +55,15 @@ fn quickstart_on_real_kafka(acks: &str) -> Result<()> {
         .env("TOPIC", &topic)
         .env("KAFKA_BROKERS", k.bootstrap());
     let mut run = Running::spawn(cmd);
-    let running = run.wait_for("pipeline `quickstart` running", Duration::from_secs(120));
+    let running = run.wait_kind("pipeline_running", "quickstart", Duration::from_secs(120));
     ensure!(
-        running.contains(k.bootstrap()) && running.contains(&format!("(acks {acks})")),
+        running["brokers"] == k.bootstrap()
+            && running["acks"] == acks
+            && running["embedded"] == false,
         "{running}"
     );
-    let finished = run.wait_for("pipeline `quickstart` finished", Duration::from_secs(120));
-    let stats = run.wait_for("pipeline `quickstart` stats", Duration::from_secs(10));
-    println!("acks {acks}: {finished}\n{stats}");
+    let finished = run.wait_kind("pipeline_stopped", "quickstart", Duration::from_secs(120));
+    println!("acks {acks}: {finished}");
     let status = wait_exit(&mut run, Duration::from_secs(30))?;
     ensure!(
         status.success(),
@@ -70,17 +71,15 @@ fn quickstart_on_real_kafka(acks: &str) -> Result<()> {
         run.seen.join("\n")
     );
     ensure!(
-        !run.seen.iter().any(|l| l.contains("Embedded Kafka")),
+        !run.events.iter().any(|e| e["event"] == "embedded_cluster"),
         "the embedded cluster started although brokers were given"
     );
 
     let want = expected();
     ensure!(
-        finished.contains(&format!(
-            "{} records acknowledged, position {}",
-            want.len(),
-            COUNT + 1
-        )),
+        finished["reason"] == "finished"
+            && finished["acknowledged"] == want.len() as u64
+            && finished["position"] == (COUNT + 1).to_string().as_str(),
         "{finished}"
     );
 

@@ -10,6 +10,7 @@
 
 mod common;
 mod crash;
+mod edges;
 mod error_policy;
 mod faults;
 mod hostile;
@@ -19,5 +20,5 @@ mod languages;
 mod pipeline_files;
 mod plugins;
 mod quickstart;
-mod reload;
+pub(crate) mod reload;
 mod sidecar;

@@ -9,7 +9,7 @@ use sluice::plugin::{
     Batch, Limits, Outcome, PluginKind, Runtime, SourceInstance, TransformInstance,
 };
 
-use crate::common::{Running, cache_dir, kcat_read, plugin, root, sluice, sluice_run};
+use crate::common::{Running, cache_dir, kcat_read, plugin, root, sluice_run};
 
 pub(crate) const COUNT: usize = 400;
 
@@ -80,20 +80,28 @@ fn run_quickstart(acks: &str) {
         .env("TOPIC", &topic)
         .env_remove("KAFKA_BROKERS");
     let mut run = Running::spawn(cmd);
-    let line = run.wait_for("Embedded Kafka cluster at ", Duration::from_secs(120));
-    let bootstrap = line.rsplit(' ').next().unwrap().to_string();
-    let finished = run.wait_for("pipeline `quickstart` finished", Duration::from_secs(120));
+    let cluster = run.wait_event("embedded_cluster", Duration::from_secs(120), |e| {
+        e["event"] == "embedded_cluster"
+    });
+    let bootstrap = cluster["bootstrap"].as_str().unwrap().to_string();
+    let finished = run.wait_kind("pipeline_stopped", "quickstart", Duration::from_secs(120));
     let want = expected();
     assert!(want.len() < COUNT, "the filter drops some test orders");
-    assert!(
-        finished.contains(&format!("{} records acknowledged", want.len())),
+    assert_eq!(finished["reason"], "finished", "{finished}");
+    assert_eq!(finished["acknowledged"], want.len() as u64, "{finished}");
+    assert_eq!(
+        finished["position"],
+        (COUNT + 1).to_string().as_str(),
         "{finished}"
     );
-    assert!(
-        finished.contains(&format!("position {}", COUNT + 1)),
-        "{finished}"
+    let all = run.wait_event("all_stopped", Duration::from_secs(10), |e| {
+        e["event"] == "all_stopped"
+    });
+    assert_eq!(
+        all["embedded"],
+        bootstrap.as_str(),
+        "the embedded cluster keeps serving: {all}"
     );
-    run.wait_for("keeps serving", Duration::from_secs(10));
 
     let got = kcat_read(&bootstrap, &topic, want.len() + 1);
     assert_eq!(
@@ -110,8 +118,10 @@ fn run_quickstart(acks: &str) {
         );
         assert!(!value.contains(r#""country":"XX""#));
     }
+    // Kept apart from the positions of pipelines on a real cluster.
     let state_file =
-        std::fs::read_to_string(state.path().join("quickstart.position.json")).unwrap();
+        std::fs::read_to_string(state.path().join("embedded/quickstart.position.json")).unwrap();
+    assert!(!state.path().join("quickstart.position.json").exists());
     assert!(
         state_file.contains(&hex(&(COUNT + 1).to_string())),
         "{state_file}"

@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::common::kafka::{ConsumedRecord, shared_single};
-use crate::common::{Running, plugin, sluice, sluice_run};
+use crate::common::{Running, plugin, sluice_run};
 
 const WAIT: Duration = Duration::from_secs(60);
 
 /// `bytes` with a custom section appended: a valid component with another digest.
-fn variant(bytes: &[u8], tag: &str) -> Vec<u8> {
+pub(crate) fn variant(bytes: &[u8], tag: &str) -> Vec<u8> {
     fn leb(mut n: usize, out: &mut Vec<u8>) {
         loop {
             let b = (n & 0x7f) as u8;
@@ -37,7 +37,7 @@ fn variant(bytes: &[u8], tag: &str) -> Vec<u8> {
 }
 
 /// Replaces `path` atomically (write a temporary file, rename it over).
-fn replace(path: &Path, bytes: &[u8]) {
+pub(crate) fn replace(path: &Path, bytes: &[u8]) {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, bytes).unwrap();
     std::fs::rename(&tmp, path).unwrap();
@@ -67,8 +67,24 @@ fn pipeline(
 
 fn start(file: &Path, state: &Path) -> Running {
     let mut run = Running::spawn(sluice_run(file, state, 3600));
-    run.wait_for("running:", WAIT);
+    run.wait_event("pipeline_running", WAIT, |e| {
+        e["event"] == "pipeline_running"
+    });
     run
+}
+
+/// Waits for the next reload event of `pipeline`'s `stage` with `outcome`
+/// (`ok`, `failed`, `rolled_back`).
+fn reload(run: &mut Running, pipeline: &str, stage: &str, outcome: &str) -> serde_json::Value {
+    run.wait_event(
+        &format!("reload {outcome} of {pipeline} {stage}"),
+        WAIT,
+        |e| {
+            crate::common::is(e, "reload", pipeline)
+                && e["stage"] == stage
+                && e["outcome"] == outcome
+        },
+    )
 }
 
 fn ids(records: &[ConsumedRecord]) -> Vec<u64> {
@@ -104,8 +120,10 @@ fn stop_and_count(run: Running) -> u64 {
         .arg("-TERM")
         .arg(run.child.id().to_string())
         .status();
-    let line = run.wait_for("records acknowledged, position", WAIT);
-    let position: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    let stopped = run.wait_event("pipeline_stopped", WAIT, |e| {
+        e["event"] == "pipeline_stopped" && e["reason"] == "stopped"
+    });
+    let position: u64 = stopped["position"].as_str().unwrap().parse().unwrap();
     assert!(run.child.wait().unwrap().success());
     position - 1
 }
@@ -131,7 +149,7 @@ fn fifty_transform_swaps_under_load_lose_duplicate_and_reorder_nothing() {
     let mut run = start(&file, dir.path());
     for swap in 0..50 {
         replace(&tag, if swap % 2 == 0 { &v2 } else { &v1 });
-        run.wait_for("reload ok: pipeline `reload-swaps` transform 1", WAIT);
+        reload(&mut run, "reload-swaps", "transform 1", "ok");
     }
     let acknowledged = stop_and_count(run);
     let records = delivered_once_in_order(
@@ -188,16 +206,24 @@ fn a_corrupt_file_keeps_the_old_version_and_a_good_file_later_is_loaded() {
     );
     let mut run = start(&file, dir.path());
     replace(&tag, &v2[..v2.len() / 2]);
-    let failed = run.wait_for("reload failed: pipeline `reload-corrupt` transform 1", WAIT);
-    assert!(failed.contains("keeping"), "{failed}");
+    let v1_digest = sluice::supervisor::digest(&v1);
+    let failed = reload(&mut run, "reload-corrupt", "transform 1", "failed");
+    assert_eq!(
+        failed["old_digest"],
+        v1_digest.as_str(),
+        "v1 keeps running: {failed}"
+    );
     replace(&tag, &plugin_bytes("wrong-world"));
-    let wrong = run.wait_for("reload failed: pipeline `reload-corrupt` transform 1", WAIT);
+    let wrong = reload(&mut run, "reload-corrupt", "transform 1", "failed");
     assert!(
-        wrong.contains("missing export `sluice:plugin/transformer@0.1.0`"),
+        wrong["reason"]
+            .as_str()
+            .unwrap()
+            .contains("missing export `sluice:plugin/transformer@0.1.0`"),
         "{wrong}"
     );
     replace(&tag, &v2);
-    run.wait_for("reload ok: pipeline `reload-corrupt` transform 1", WAIT);
+    reload(&mut run, "reload-corrupt", "transform 1", "ok");
     let acknowledged = stop_and_count(run);
     let records = delivered_once_in_order(
         kafka,
@@ -256,20 +282,23 @@ fn a_hundred_rapid_writes_reload_once_with_the_final_content() {
         };
         std::fs::write(&tag, bytes).unwrap();
     }
-    let ok = run.wait_for("reload ok: pipeline `reload-burst` transform 1", WAIT);
-    let final_digest = sluice::reload::digest(&finale);
-    assert!(
-        ok.contains(&format!("→ {},", &final_digest[..12])),
+    let ok = reload(&mut run, "reload-burst", "transform 1", "ok");
+    let final_digest = sluice::supervisor::digest(&finale);
+    assert_eq!(
+        ok["new_digest"],
+        final_digest.as_str(),
         "the final content was loaded: {ok}"
     );
-    // A sentinel reload: every line before it belongs to the burst.
+    // A sentinel reload: every reload before it belongs to the burst.
     replace(&tag, &v1);
-    run.wait_for(&format!("{} → ", &final_digest[..12]), WAIT);
-    let reloads = run.seen.iter().filter(|l| l.starts_with("reload")).count();
+    run.wait_event("the sentinel reload", WAIT, |e| {
+        e["event"] == "reload" && e["old_digest"] == final_digest.as_str()
+    });
+    let reloads = run.events.iter().filter(|e| e["event"] == "reload").count();
     assert_eq!(
         reloads, 2,
         "one reload for the burst, one for the sentinel: {:#?}",
-        run.seen
+        run.events
     );
     stop_and_count(run);
 }
@@ -307,7 +336,7 @@ fn a_configmap_style_symlink_swap_reloads() {
     std::os::unix::fs::symlink("..2026_11_28_v2", mount.join("..data_tmp")).unwrap();
     std::fs::rename(mount.join("..data_tmp"), mount.join("..data")).unwrap();
     std::fs::remove_dir_all(mount.join("..2026_11_28_v1")).unwrap();
-    run.wait_for("reload ok: pipeline `reload-configmap` transform 1", WAIT);
+    reload(&mut run, "reload-configmap", "transform 1", "ok");
     let acknowledged = stop_and_count(run);
     delivered_once_in_order(
         kafka,
@@ -336,8 +365,8 @@ fn a_source_swap_resumes_without_a_gap() {
     let mut run = start(&file, dir.path());
     for i in 0..3 {
         replace(&source, &variant(&orders, &format!("v{i}")));
-        let ok = run.wait_for("reload ok: pipeline `reload-source` source", WAIT);
-        assert!(ok.contains("resuming at"), "{ok}");
+        let ok = reload(&mut run, "reload-source", "source", "ok");
+        assert!(ok["resumed_from"].is_string(), "{ok}");
     }
     let acknowledged = stop_and_count(run);
 
@@ -361,7 +390,7 @@ fn pipeline_files_start_stop_and_rebuild_only_their_pipeline() {
         &tag,
     );
     let mut run = Running::spawn(sluice_run(&pipelines, dir.path(), 3600));
-    run.wait_for("pipeline `files-a` running", WAIT);
+    run.wait_kind("pipeline_running", "files-a", WAIT);
 
     let b = pipeline(
         &pipelines,
@@ -372,12 +401,20 @@ fn pipeline_files_start_stop_and_rebuild_only_their_pipeline() {
         100,
         &tag,
     );
-    run.wait_for("pipeline `files-b` running", WAIT);
+    run.wait_kind("pipeline_running", "files-b", WAIT);
 
     std::fs::write(&b, "name: files-b\nsource: [\n").unwrap();
-    let kept = run.wait_for("not reloaded", WAIT);
-    assert!(kept.contains("files-b.yaml"), "{kept}");
-    run.wait_for("the running version keeps running", WAIT);
+    let kept = run.wait_event("an invalid file", WAIT, |e| {
+        e["event"] == "pipeline_file_invalid"
+    });
+    assert!(
+        kept["file"].as_str().unwrap().ends_with("files-b.yaml"),
+        "{kept}"
+    );
+    assert_eq!(
+        kept["running_kept"], true,
+        "the running version keeps running: {kept}"
+    );
 
     pipeline(
         &pipelines,
@@ -388,19 +425,19 @@ fn pipeline_files_start_stop_and_rebuild_only_their_pipeline() {
         300,
         &tag,
     );
-    run.wait_for("pipeline `files-b` changed", WAIT);
-    run.wait_for("pipeline `files-b` stopped", WAIT);
-    run.wait_for("pipeline `files-b` running", WAIT);
+    run.wait_kind("pipeline_changed", "files-b", WAIT);
+    run.wait_kind("pipeline_stopped", "files-b", WAIT);
+    run.wait_kind("pipeline_running", "files-b", WAIT);
 
     std::fs::remove_file(&b).unwrap();
-    run.wait_for("pipeline `files-b` removed", WAIT);
-    run.wait_for("pipeline `files-b` stopped", WAIT);
+    run.wait_kind("pipeline_removed", "files-b", WAIT);
+    run.wait_kind("pipeline_stopped", "files-b", WAIT);
     assert!(
-        !run.seen
-            .iter()
-            .any(|l| l.contains("files-a") && (l.contains("stopped") || l.contains("changed"))),
+        !run.events.iter().any(|e| e["pipeline"] == "files-a"
+            && ["pipeline_stopped", "pipeline_changed", "pipeline_removed"]
+                .contains(&e["event"].as_str().unwrap_or_default())),
         "files-a was never touched: {:#?}",
-        run.seen
+        run.events
     );
     stop_and_count(run);
 }
@@ -425,12 +462,16 @@ fn a_new_version_that_traps_on_its_first_batch_is_rolled_back_without_loss() {
     let mut run = start(&file, dir.path());
     // Opens fine, then overflows its stack on every batch.
     replace(&stage, &plugin_bytes("hostile-recursion"));
-    run.wait_for("reload ok: pipeline `reload-rollback` transform 1", WAIT);
-    let rolled = run.wait_for(
-        "reload rolled back: pipeline `reload-rollback` transform 1",
-        WAIT,
+    let ok = reload(&mut run, "reload-rollback", "transform 1", "ok");
+    let rolled = reload(&mut run, "reload-rollback", "transform 1", "rolled_back");
+    assert_eq!(
+        rolled["new_digest"], ok["new_digest"],
+        "the new version was rolled back: {rolled}"
     );
-    assert!(rolled.contains("failed on its first batches"), "{rolled}");
+    assert_eq!(
+        rolled["old_digest"], ok["old_digest"],
+        "back to the old one: {rolled}"
+    );
     let acknowledged = stop_and_count(run);
     delivered_once_in_order(
         kafka,

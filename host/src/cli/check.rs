@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::plugin::{PluginKind, Runtime, SourceInstance, TransformInstance};
-use crate::run::{PluginCache, plugin_label};
 use crate::sink::inspect_topic;
 use crate::spec::{Acks, Pipeline, expand_paths, guarantee, load_file};
+use crate::supervisor::{PluginCache, plugin_label};
 
 /// Checks every file; prints one block per pipeline; exit 1 if any failed.
 pub fn check(
@@ -18,7 +18,7 @@ pub fn check(
 ) -> anyhow::Result<ExitCode> {
     let files = expand_paths(paths)?;
     let runtime = Runtime::new(cache_dir)?;
-    let mut plugins = PluginCache::new(runtime);
+    let plugins = PluginCache::new(runtime);
     let mut failed = 0;
     for file in &files {
         match load_file(file) {
@@ -29,7 +29,7 @@ pub fn check(
                     out!("  {}", e.to_string().replace('\n', "\n  "));
                 }
             }
-            Ok(p) => match check_plugins(&p, &mut plugins) {
+            Ok(p) => match check_plugins(&p, &plugins) {
                 Ok(chain) => {
                     let g = guarantee(&p.spec);
                     let kafka = &p.spec.sink.kafka;
@@ -100,7 +100,7 @@ pub fn check(
     })
 }
 
-fn check_plugins(p: &Pipeline, plugins: &mut PluginCache) -> anyhow::Result<String> {
+fn check_plugins(p: &Pipeline, plugins: &PluginCache) -> anyhow::Result<String> {
     let source = plugins.get(&p.source.path, PluginKind::Source)?;
     SourceInstance::open(
         &source,

@@ -20,7 +20,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::run::{LoopOptions, RunOptions};
+use crate::events::EventFormat;
+use crate::flow::FlowOptions;
+use crate::supervisor::RunOptions;
 
 /// Declarative data pipelines into Kafka, with WebAssembly component plugins.
 #[derive(Debug, Parser)]
@@ -34,6 +36,12 @@ struct Cli {
     cache_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum EventsArg {
+    Human,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -55,7 +63,7 @@ enum Command {
         /// Seconds to wait for acknowledgements when stopping.
         #[arg(long, default_value_t = 30)]
         grace_secs: u64,
-        /// Seconds between progress lines.
+        /// Seconds between progress events.
         #[arg(long, default_value_t = 5)]
         progress_secs: u64,
         /// Where to serve /healthz, /readyz, /metrics and /status: IP:PORT
@@ -69,6 +77,10 @@ enum Command {
             default_value = crate::http::DEFAULT_ADDR
         )]
         http: crate::http::Listen,
+        /// How events (pipeline started, reloads, commits, stops…) are
+        /// written to stdout: sentences, or one JSON object per line.
+        #[arg(long, value_enum, default_value_t = EventsArg::Human)]
+        events: EventsArg,
     },
     /// Validate pipeline files and load every plugin, without running.
     Check {
@@ -137,29 +149,36 @@ pub fn main() -> ExitCode {
             grace_secs,
             progress_secs,
             http,
+            events,
         } => {
             let options = RunOptions {
                 state_dir,
                 cache_dir: cache,
-                loop_options: LoopOptions {
+                flow: FlowOptions {
                     grace: Duration::from_secs(grace_secs),
-                    ..LoopOptions::default()
+                    ..FlowOptions::default()
                 },
                 progress_every: Duration::from_secs(progress_secs.max(1)),
                 http,
+                events: match events {
+                    EventsArg::Human => EventFormat::Human,
+                    EventsArg::Json => EventFormat::Json,
+                },
             };
             match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
                 .build()
             {
-                Ok(rt) => rt.block_on(crate::run::run(&paths, options)).map(|ok| {
-                    if ok {
-                        ExitCode::SUCCESS
-                    } else {
-                        ExitCode::from(1)
-                    }
-                }),
+                Ok(rt) => rt
+                    .block_on(crate::supervisor::run(&paths, options))
+                    .map(|ok| {
+                        if ok {
+                            ExitCode::SUCCESS
+                        } else {
+                            ExitCode::from(1)
+                        }
+                    }),
                 Err(e) => Err(e.into()),
             }
         }

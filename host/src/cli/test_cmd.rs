@@ -224,7 +224,7 @@ pub fn run_transform(
 /// `sluice test`.
 pub fn test(args: TestArgs, cache_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     let runtime = Runtime::new(cache_dir)?;
-    let label = crate::run::plugin_label(&args.plugin);
+    let label = crate::supervisor::plugin_label(&args.plugin);
     let results = match runtime.load(&args.plugin, PluginKind::Transform) {
         Ok(plugin) => {
             let input = args

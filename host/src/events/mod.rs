@@ -34,7 +34,7 @@ impl std::fmt::Display for StageId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StageId::Source => f.write_str("source"),
-            StageId::Transform(i) => write!(f, "transform-{}", i + 1),
+            StageId::Transform(i) => write!(f, "transform {}", i + 1),
             StageId::Sink => f.write_str("sink"),
         }
     }
@@ -255,6 +255,10 @@ pub enum Event {
         ack_p99_ms: Option<f64>,
         /// The last committed position (lossy text).
         position: Option<String>,
+        /// Records skipped under `errors: skip` in this run.
+        skipped: u64,
+        /// Records sent to the dead-letter topic in this run.
+        dead_lettered: u64,
         /// The error, when it failed.
         error: Option<String>,
     },
@@ -394,6 +398,8 @@ pub enum Event {
     AllStopped {
         /// Whether every pipeline ended well.
         ok: bool,
+        /// The embedded cluster's address when it keeps serving (until a signal).
+        embedded: Option<String>,
     },
     /// The HTTP endpoints (`/healthz`, `/readyz`, `/metrics`, `/status`)
     /// listen here (the bound address, so `--http 127.0.0.1:0` shows the port

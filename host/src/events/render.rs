@@ -33,6 +33,18 @@ impl Subscriber for Renderer {
         if matches!(event, Event::Batch { .. } | Event::Delivery { .. }) {
             return;
         }
+        // In human form, errors and the stop notice go to stderr, as a
+        // command-line tool's do; JSON events all go to stdout.
+        let to_stderr = self.format == EventFormat::Human
+            && matches!(
+                event,
+                Event::PipelineNotStarted { .. }
+                    | Event::PipelineStopped {
+                        reason: StopReason::Failed,
+                        ..
+                    }
+                    | Event::ShutdownRequested { .. }
+            );
         let line = match self.format {
             EventFormat::Json => match serde_json::to_string(event) {
                 Ok(line) => Some(line),
@@ -45,9 +57,13 @@ impl Subscriber for Renderer {
         };
         if let Some(line) = line {
             // A closed stdout must not stop the pipelines; logs still go to stderr.
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{line}");
-            let _ = out.flush();
+            if to_stderr {
+                let _ = writeln!(std::io::stderr().lock(), "{line}");
+            } else {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{line}");
+                let _ = out.flush();
+            }
         }
     }
 }
@@ -113,6 +129,7 @@ fn human(event: &Event) -> Option<String> {
             ack_p99_ms,
             position,
             error,
+            ..
         } => match reason {
             StopReason::Failed => format!(
                 "error: {}",
@@ -232,7 +249,12 @@ fn human(event: &Event) -> Option<String> {
         Event::ShutdownRequested { .. } => {
             "stopping: finishing in-flight records and committing positions (signal again to exit at once)".to_string()
         }
-        Event::AllStopped { .. } => return None,
+        Event::AllStopped { embedded, .. } => match embedded {
+            Some(bootstrap) => format!(
+                "all pipelines ended; the embedded cluster keeps serving at {bootstrap} until Ctrl-C"
+            ),
+            None => return None,
+        },
         Event::HttpListening { address } => format!(
             "HTTP endpoints at http://{address}: /healthz /readyz /metrics /status"
         ),

@@ -105,7 +105,7 @@ async fn the_four_endpoints_answer_from_the_event_stream() {
     events.publish(Event::PipelineState {
         pipeline: "p".into(),
         state: PipelineState::Quarantined,
-        reason: Some("transform-1 (mask.wasm) quarantined".into()),
+        reason: Some("transform 1 (mask.wasm) quarantined".into()),
     });
     let (code, body) = get(addr, "/readyz").await;
     assert_eq!(code, 503);

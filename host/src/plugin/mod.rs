@@ -68,7 +68,7 @@ pub use instance::{Outcome, Polled, SourceInstance, TransformInstance, Transform
 pub use runtime::{Plugin, Runtime, RuntimeOptions, default_cache_dir};
 
 /// The two plugin worlds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PluginKind {
     /// Exports `source-plugin`.
     Source,

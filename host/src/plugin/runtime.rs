@@ -269,7 +269,7 @@ impl Runtime {
     }
 
     /// Reads `path` if it is no larger than the limit and starts like a component.
-    fn read(&self, path: &Path) -> Result<Vec<u8>, PluginError> {
+    pub fn read(&self, path: &Path) -> Result<Vec<u8>, PluginError> {
         let read_error = |e: std::io::Error| PluginError::Read {
             path: path.to_path_buf(),
             message: e.to_string(),

@@ -26,12 +26,17 @@ impl EmbeddedCluster {
         self.cluster.bootstrap_servers()
     }
 
-    /// Creates `topic` with `partitions` partitions (idempotent for our use).
+    /// Creates `topic` with `partitions` partitions, unless it exists (a
+    /// pipeline rebuilt or restarted finds it there).
     pub fn create_topic(&self, topic: &str, partitions: i32) -> anyhow::Result<()> {
-        self.cluster
-            .create_topic(topic, partitions, 1)
-            .map_err(|e| {
-                anyhow::anyhow!("cannot create topic {topic} on the embedded cluster: {e}")
-            })
+        match self.cluster.create_topic(topic, partitions, 1) {
+            Ok(()) => Ok(()),
+            Err(rdkafka::error::KafkaError::MockCluster(
+                rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists,
+            )) => Ok(()),
+            Err(e) => Err(anyhow::anyhow!(
+                "cannot create topic {topic} on the embedded cluster: {e}"
+            )),
+        }
     }
 }

@@ -1,8 +1,15 @@
-//! The Kafka sink: producers per (cluster, acks policy, options), delivery
-//! reports feeding each pipeline's [`AckTracker`], queue-full back-pressure.
+//! The Kafka sink: producers per (cluster, acks policy, options), queue-full
+//! back-pressure, and delivery reports answered on each batch's ticket.
+//!
+//! The delivery callback runs on the producer's polling thread and only
+//! reports: an acknowledgement, or an undelivered record with a
+//! [`DeliveryError`] saying whether Kafka refused the record itself
+//! ([`DeliveryError::Refused`]) or it was lost to something else
+//! ([`DeliveryError::Lost`]: timeout, purge, fatal producer). What to do about
+//! it is the data path's decision.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,87 +19,113 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{DeliveryResult, Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 
-use crate::plugin::Batch;
-use crate::plugin::OwnedRecord;
-use crate::position::{AckTracker, DeliveryFailure, Redirect};
-use crate::spec::{Acks, ErrorPolicy, KafkaSinkSpec};
+use super::{DeliveryError, Route, SendError, Sink};
+use crate::plugin::{Batch, OwnedRecord, RecordRef};
+use crate::position::{Ticket, TicketState};
+use crate::spec::{Acks, KafkaSinkSpec};
 
-/// What a delivery report carries back to its pipeline.
-pub struct Delivery {
-    tracker: Arc<AckTracker>,
-    batch: u64,
-    record: u32,
-    policy: ErrorPolicy,
-    pipeline: Arc<str>,
-    sent_at: std::time::Instant,
+/// What the producer's client saw of the cluster, for readiness and metrics.
+#[derive(Debug, Default)]
+pub struct ClientHealth {
+    /// Set when librdkafka reports every broker down; cleared by the next
+    /// acknowledgement.
+    pub all_brokers_down: AtomicBool,
+    /// Client-level errors reported by librdkafka.
+    pub errors: AtomicU64,
 }
 
-/// Logs client errors; routes delivery reports.
-pub struct SinkContext;
+/// Logs client errors; answers delivery reports on their tickets.
+pub struct SinkContext {
+    health: Arc<ClientHealth>,
+}
 
 impl ClientContext for SinkContext {
     fn error(&self, error: KafkaError, reason: &str) {
+        self.health.errors.fetch_add(1, Ordering::Relaxed);
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+            self.health.all_brokers_down.store(true, Ordering::Relaxed);
+        }
         tracing::warn!(%error, "Kafka client error: {reason}");
     }
 }
 
-impl ProducerContext for SinkContext {
-    type DeliveryOpaque = Box<Delivery>;
+/// Sorts a failed delivery: only errors about the record itself are
+/// [`DeliveryError::Refused`]; anything else (and everything once the
+/// producer is fatally broken) is [`DeliveryError::Lost`].
+pub fn classify(code: Option<RDKafkaErrorCode>, reason: String, fatal: bool) -> DeliveryError {
+    use RDKafkaErrorCode as C;
+    if fatal {
+        return DeliveryError::Lost(reason);
+    }
+    match code {
+        Some(
+            C::MessageSizeTooLarge
+            | C::InvalidMessageSize
+            | C::InvalidMessage
+            | C::BadMessage
+            | C::InvalidRecord
+            | C::InvalidTimestamp
+            // Only a partition override can name a partition that does not exist.
+            | C::UnknownPartition,
+        ) => DeliveryError::Refused(reason),
+        _ => DeliveryError::Lost(reason),
+    }
+}
 
-    fn delivery(&self, result: &DeliveryResult<'_>, d: Self::DeliveryOpaque) {
+fn owned(message: &impl Message) -> OwnedRecord {
+    OwnedRecord {
+        key: message.key().map(<[u8]>::to_vec),
+        value: message.payload().map(<[u8]>::to_vec),
+        headers: message
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        timestamp_ms: None,
+        topic: Some(message.topic().to_string()),
+        partition: None,
+    }
+}
+
+impl ProducerContext for SinkContext {
+    type DeliveryOpaque = Arc<TicketState>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, opaque: Self::DeliveryOpaque) {
+        let ticket = Ticket::from_opaque(opaque);
         match result {
-            Ok(_) => d.tracker.acknowledge_after(d.batch, d.sent_at.elapsed()),
+            Ok(_) => {
+                self.health.all_brokers_down.store(false, Ordering::Relaxed);
+                ticket.acknowledged();
+            }
             Err((error, message)) => {
-                let error = format!(
+                let reason = format!(
                     "{error} (topic {}, partition {})",
                     message.topic(),
                     message.partition()
                 );
-                match d.policy {
-                    ErrorPolicy::Skip => {
-                        tracing::warn!(pipeline = &*d.pipeline, %error, "Skipped a record Kafka did not accept");
-                        d.tracker.forgive(d.batch);
-                    }
-                    ErrorPolicy::Fail => d.tracker.fail(DeliveryFailure {
-                        batch: d.batch,
-                        record: d.record,
-                        error,
-                    }),
-                    ErrorPolicy::DeadLetter => {
-                        // The record's batch stays open until its dead letter is
-                        // acknowledged; the pipeline thread sends it.
-                        let headers = message
-                            .headers()
-                            .map(|h| {
-                                h.iter()
-                                    .map(|h| {
-                                        (h.key.to_string(), h.value.unwrap_or_default().to_vec())
-                                    })
-                                    .collect()
-                            })
-                            .unwrap_or_default();
-                        let record = OwnedRecord {
-                            key: message.key().map(<[u8]>::to_vec),
-                            value: message.payload().map(<[u8]>::to_vec),
-                            headers,
-                            timestamp_ms: None,
-                            topic: Some(message.topic().to_string()),
-                            partition: None,
-                        };
-                        d.tracker.redirect(Redirect {
-                            batch: d.batch,
-                            record,
-                            error,
-                        });
-                    }
-                }
+                // A fatal producer error fails every queued record with some
+                // other code: they were not refused, they were lost.
+                let fatal = matches!(
+                    error.rdkafka_error_code(),
+                    Some(
+                        RDKafkaErrorCode::Fatal
+                            | RDKafkaErrorCode::PurgeQueue
+                            | RDKafkaErrorCode::PurgeInflight
+                    )
+                );
+                let error = classify(error.rdkafka_error_code(), reason, fatal);
+                let record = matches!(error, DeliveryError::Refused(_)).then(|| owned(message));
+                ticket.undelivered(None, error, record);
             }
         }
     }
 }
 
-/// A shared producer.
-pub type SharedProducer = Arc<ThreadedProducer<SinkContext>>;
+/// A producer shared by the pipelines with the same cluster, acks and options.
+pub type SharedProducer = Arc<(ThreadedProducer<SinkContext>, Arc<ClientHealth>)>;
 
 /// librdkafka settings for an acks policy.
 pub fn acks_settings(acks: Acks) -> [(&'static str, &'static str); 2] {
@@ -118,7 +151,7 @@ impl ProducerPool {
     pub fn evict_fatal(&self) -> usize {
         let mut producers = self.producers.lock().unwrap_or_else(|p| p.into_inner());
         let before = producers.len();
-        producers.retain(|_, p| p.client().fatal_error().is_none());
+        producers.retain(|_, p| p.0.client().fatal_error().is_none());
         before - producers.len()
     }
 
@@ -146,99 +179,106 @@ impl ProducerPool {
         for (k, v) in &options {
             config.set(k, v);
         }
-        let producer: ThreadedProducer<SinkContext> =
-            config.create_with_context(SinkContext).map_err(|e| {
+        let health = Arc::new(ClientHealth::default());
+        let producer: ThreadedProducer<SinkContext> = config
+            .create_with_context(SinkContext {
+                health: health.clone(),
+            })
+            .map_err(|e| {
                 anyhow::anyhow!(
                     "cannot create Kafka producer for {brokers} (acks {}): {e}",
                     spec.acks.as_str()
                 )
             })?;
-        let producer = Arc::new(producer);
+        let producer = Arc::new((producer, health));
         producers.insert(key, producer.clone());
         Ok(producer)
     }
 }
 
-/// One pipeline's view of the sink.
+/// librdkafka's default `message.max.bytes`.
+const DEFAULT_MESSAGE_MAX_BYTES: usize = 1_000_000;
+
+/// One pipeline's view of the Kafka sink.
 pub struct KafkaSink {
     producer: SharedProducer,
     topic: String,
     key_field: Option<String>,
-    policy: ErrorPolicy,
-    pipeline: Arc<str>,
-}
-
-/// Why sending stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum SendError {
-    /// The pipeline was asked to stop while the queue was full.
-    #[error("stopped while waiting for room in the producer queue")]
-    Cancelled,
-    /// librdkafka refused the record for good.
-    #[error("Kafka refused record {record} of the batch: {error}")]
-    Refused {
-        /// Index in the batch.
-        record: usize,
-        /// Why.
-        error: String,
-    },
-    /// The producer hit a fatal error (e.g. idempotence broken).
-    #[error("Kafka producer fatal error: {0}")]
-    Fatal(String),
+    /// Topics a record's override may name besides `topic`.
+    allowed_topics: Vec<String>,
+    max_record_bytes: usize,
 }
 
 impl KafkaSink {
-    /// A sink producing to `spec.topic` through `producer`.
+    /// A sink producing to `spec.topic` through `producer`; record topic
+    /// overrides may name only `spec.topic` and `allowed_topics`.
     pub fn new(
         producer: SharedProducer,
         spec: &KafkaSinkSpec,
-        policy: ErrorPolicy,
-        pipeline: &str,
+        allowed_topics: Vec<String>,
     ) -> Self {
+        let max_record_bytes = spec
+            .producer
+            .get("message.max.bytes")
+            .and_then(|v| v.to_string().parse().ok())
+            .unwrap_or(DEFAULT_MESSAGE_MAX_BYTES);
         KafkaSink {
             producer,
             topic: spec.topic.clone(),
             key_field: spec.key.clone(),
-            policy,
-            pipeline: pipeline.into(),
+            allowed_topics,
+            max_record_bytes,
         }
     }
 
-    /// The producer (for flushing and fatal-error checks).
-    pub fn producer(&self) -> &SharedProducer {
-        &self.producer
+    /// Whether every broker was last reported down.
+    pub fn brokers_down(&self) -> bool {
+        self.producer.1.all_brokers_down.load(Ordering::Relaxed)
     }
 
-    /// Enqueues every record of `batch` as batch `seq` of `tracker`. Waits while
-    /// the producer queue is full (back-pressure); never drops a record.
-    pub fn send(
-        &self,
-        batch: &Batch,
-        seq: u64,
-        tracker: &Arc<AckTracker>,
-        cancel: &AtomicBool,
-    ) -> Result<(), SendError> {
-        self.send_with(batch, seq, tracker, cancel, self.policy)
+    /// The topic record `r` goes to, or why it may not.
+    fn target<'a>(&'a self, r: &RecordRef<'a>) -> Result<&'a str, String> {
+        match r.topic() {
+            None => Ok(&self.topic),
+            Some(t) if t == self.topic || self.allowed_topics.iter().any(|a| a == t) => Ok(t),
+            Some(t) => Err(format!(
+                "topic override `{t}` is not allowed (list it in `sink.kafka.topics_allowed`)"
+            )),
+        }
     }
+}
 
-    /// As [`KafkaSink::send`], with the error policy for these records
-    /// (dead letters themselves must not be dead-lettered again).
-    pub fn send_with(
+impl Sink for KafkaSink {
+    fn send(
         &self,
         batch: &Batch,
-        seq: u64,
-        tracker: &Arc<AckTracker>,
+        ticket: &Ticket,
+        route: Route<'_>,
         cancel: &AtomicBool,
-        policy: ErrorPolicy,
     ) -> Result<(), SendError> {
+        let producer = &self.producer.0;
+        let refused_copy = |index: usize, topic: &str| {
+            batch.to_owned_record(index).map(|mut r| {
+                r.topic = Some(topic.to_string());
+                r
+            })
+        };
         for (index, record) in batch.iter().enumerate() {
-            let mut headers = OwnedHeaders::new_with_capacity(0);
-            for (name, value) in record.headers() {
-                headers = headers.insert(Header {
-                    key: name,
-                    value: Some(value),
-                });
-            }
+            let target = match route {
+                Route::Records => self.target(&record),
+                Route::DeadLetters(topic) => Ok(topic),
+            };
+            let topic = match target {
+                Ok(t) => t,
+                Err(reason) => {
+                    ticket.undelivered(
+                        Some(index as u32),
+                        DeliveryError::Refused(reason),
+                        batch.to_owned_record(index),
+                    );
+                    continue;
+                }
+            };
             let derived_key;
             let key = match (record.key(), &self.key_field) {
                 (Some(k), _) => Some(k),
@@ -248,24 +288,26 @@ impl KafkaSink {
                 }
                 (None, None) => None,
             };
-            let topic = record.topic().unwrap_or(&self.topic);
-            let delivery = Box::new(Delivery {
-                tracker: tracker.clone(),
-                batch: seq,
-                record: index as u32,
-                policy,
-                pipeline: self.pipeline.clone(),
-                sent_at: std::time::Instant::now(),
-            });
-            let mut out: BaseRecord<'_, [u8], [u8], Box<Delivery>> =
-                BaseRecord::with_opaque_to(topic, delivery).headers(headers);
+            let mut out: BaseRecord<'_, [u8], [u8], Arc<TicketState>> =
+                BaseRecord::with_opaque_to(topic, ticket.to_opaque());
+            let mut headers = record.headers().peekable();
+            if headers.peek().is_some() {
+                let mut owned = OwnedHeaders::new();
+                for (name, value) in headers {
+                    owned = owned.insert(Header {
+                        key: name,
+                        value: Some(value),
+                    });
+                }
+                out = out.headers(owned);
+            }
             if let Some(k) = key {
                 out = out.key(k);
             }
             if let Some(v) = record.value() {
                 out = out.payload(v);
             }
-            if let Some(p) = record.partition() {
+            if let (Some(p), Route::Records) = (record.partition(), route) {
                 out = out.partition(p);
             }
             if let Some(t) = record.timestamp_ms() {
@@ -274,10 +316,12 @@ impl KafkaSink {
             let mut pending = out;
             let mut wait = Duration::from_micros(200);
             loop {
-                match self.producer.send(pending) {
+                match producer.send(pending) {
                     Ok(()) => break,
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                         if cancel.load(Ordering::Relaxed) {
+                            // This record and the rest were never handed over.
+                            ticket.not_sent(batch.len() - index);
                             return Err(SendError::Cancelled);
                         }
                         // The producer's own thread drains the queue; give it room.
@@ -286,13 +330,17 @@ impl KafkaSink {
                         pending = back;
                     }
                     Err((error, _)) => {
-                        if let Some((code, reason)) = self.producer.client().fatal_error() {
+                        if let Some((code, reason)) = producer.client().fatal_error() {
+                            ticket.not_sent(batch.len() - index);
                             return Err(SendError::Fatal(format!("{code:?}: {reason}")));
                         }
-                        return Err(SendError::Refused {
-                            record: index,
-                            error: error.to_string(),
-                        });
+                        let reason = format!("{error} (topic {topic})");
+                        let error = classify(error.rdkafka_error_code(), reason, false);
+                        let record = matches!(error, DeliveryError::Refused(_))
+                            .then(|| refused_copy(index, topic))
+                            .flatten();
+                        ticket.undelivered(Some(index as u32), error, record);
+                        break;
                     }
                 }
             }
@@ -300,18 +348,28 @@ impl KafkaSink {
         Ok(())
     }
 
-    /// The producer's fatal error, if it hit one (e.g. idempotence broken by
-    /// an out-of-order sequence): it can deliver nothing more.
-    pub fn fatal_error(&self) -> Option<String> {
+    fn fatal_error(&self) -> Option<String> {
         self.producer
+            .0
             .client()
             .fatal_error()
             .map(|(code, reason)| format!("{code:?}: {reason}"))
     }
 
-    /// Waits up to `timeout` for queued records to be delivered.
-    pub fn flush(&self, timeout: Duration) -> Result<(), String> {
-        self.producer.flush(timeout).map_err(|e| e.to_string())
+    fn flush(&self, timeout: Duration) {
+        let _ = self.producer.0.flush(timeout);
+    }
+
+    fn queue_depth(&self) -> u64 {
+        u64::try_from(self.producer.0.in_flight_count()).unwrap_or_default()
+    }
+
+    fn max_record_bytes(&self) -> usize {
+        self.max_record_bytes
+    }
+
+    fn reachable(&self) -> bool {
+        !self.brokers_down()
     }
 }
 
@@ -341,5 +399,37 @@ mod tests {
         );
         assert_eq!(key_from_json(br#"{"id":7}"#, "nope"), None);
         assert_eq!(key_from_json(b"not json", "id"), None);
+    }
+
+    #[test]
+    fn only_errors_about_the_record_are_refusals() {
+        use RDKafkaErrorCode as C;
+        let refused = |c| {
+            matches!(
+                classify(Some(c), "x".into(), false),
+                DeliveryError::Refused(_)
+            )
+        };
+        assert!(refused(C::MessageSizeTooLarge));
+        assert!(refused(C::InvalidRecord));
+        assert!(refused(C::UnknownPartition));
+        for lost in [
+            C::MessageTimedOut,
+            C::PurgeQueue,
+            C::PurgeInflight,
+            C::Fatal,
+            C::OutOfOrderSequenceNumber,
+            C::UnknownTopicOrPartition,
+            C::NotEnoughReplicas,
+        ] {
+            assert!(!refused(lost), "{lost:?} is not about the record");
+        }
+        assert!(
+            matches!(
+                classify(Some(C::MessageSizeTooLarge), "x".into(), true),
+                DeliveryError::Lost(_)
+            ),
+            "after a fatal error nothing counts as refused"
+        );
     }
 }

@@ -56,13 +56,14 @@ const STATES: [PipelineState; 7] = [
 
 /// The plugin failure kinds the data path reports; anything else is `other`,
 /// so the label set stays bounded whatever text arrives.
-const FAILURE_KINDS: [&str; 7] = [
+const FAILURE_KINDS: [&str; 8] = [
     "trap",
     "memory",
     "deadline",
     "fuel",
     "output",
     "bad_output",
+    "quarantined",
     "call",
 ];
 
@@ -331,7 +332,7 @@ pub const FAMILIES: &[(&str, &str, &str)] = &[
     (
         "sluice_plugin_failures_total",
         "counter",
-        "Plugin calls that trapped or broke a limit, by kind (trap, memory, deadline, fuel, output, bad_output, call, other).",
+        "Plugin calls that trapped or broke a limit, by kind (trap, memory, deadline, fuel, output, bad_output, quarantined, call, other).",
     ),
     (
         "sluice_plugin_quarantined",

@@ -102,7 +102,7 @@ pub struct CommitStatus {
 /// The last error a pipeline met.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ErrorStatus {
-    /// Where: `source`, `transform-N`, `sink`, `pipeline`, `producer`.
+    /// Where: `source`, `transform N`, `sink`, `pipeline`, `producer`.
     pub origin: String,
     /// What happened.
     pub message: String,

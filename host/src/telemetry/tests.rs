@@ -129,7 +129,7 @@ fn batches_and_deliveries_become_counters_per_pipeline_stage_and_acks_policy() {
         sample(&text, &format!("sluice_batches_total{p}")),
         Some(2.0)
     );
-    let mask = r#"{pipeline="p",stage="transform-1",plugin="mask.wasm"}"#;
+    let mask = r#"{pipeline="p",stage="transform 1",plugin="mask.wasm"}"#;
     assert_eq!(
         sample(&text, &format!("sluice_stage_records_in_total{mask}")),
         Some(15.0)
@@ -272,7 +272,7 @@ fn failures_quarantine_and_reloads_are_counted_by_bounded_labels() {
         ],
     );
     let text = t.metrics.encode().unwrap();
-    let l = r#"pipeline="p",stage="transform-1",plugin="mask.wasm""#;
+    let l = r#"pipeline="p",stage="transform 1",plugin="mask.wasm""#;
     assert_eq!(
         sample(
             &text,
@@ -414,6 +414,8 @@ fn stopped(name: &str, reason: StopReason, error: Option<&str>) -> Event {
         ack_p50_ms: None,
         ack_p99_ms: None,
         position: None,
+        skipped: 0,
+        dead_lettered: 0,
         error: error.map(str::to_string),
     }
 }

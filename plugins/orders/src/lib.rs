@@ -9,6 +9,11 @@
 //!   host paces its polls. The schedule runs from the first poll, on the wall
 //!   clock (`std::time::SystemTime`).
 //! - `seed`: varies the generated data; default `42`.
+//! - `value_bytes`: pad each value to exactly this many bytes (for benchmarks of
+//!   how cost grows with record size); `0` or absent = no padding. A padded
+//!   value ends with one more field, `"pad":"xxx…"`, after `country`. A target
+//!   below a value's natural size (≈ 90–110 bytes) plus 9 (the padding field's
+//!   own bytes) leaves that value unpadded. At most 1048576 (1 MiB).
 //!
 //! Records: ids start at 1. Each value is compact JSON with the fields in this
 //! order:
@@ -18,6 +23,11 @@
 //! ```
 //!
 //! no key, one header `source` = `orders`, no timestamp (Kafka sets it).
+//!
+//! The generator lives in `src/generate.rs`, which depends on nothing but
+//! `itoa`: `examples/orders-file.rs` compiles the same file natively and writes
+//! the same values to a file, one per line, for the benchmark scripts' other
+//! contenders.
 //!
 //! A record is a pure function of `(seed, id)`: `h` is the `id`-th output of
 //! SplitMix64 seeded with `seed` (`z = seed + id * 0x9E3779B97F4A7C15`, then
@@ -33,42 +43,9 @@ use std::time::{Duration, SystemTime};
 
 use sluice_plugin::{BatchBuilder, CallError, Config, ConfigError, PollResult, Source};
 
-/// Customer names; `customer` is one of these and `email` is `<name>@example.com`.
-pub const NAMES: [&str; 16] = [
-    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory",
-    "niaj", "olivia", "peggy", "rupert", "sybil",
-];
+mod generate;
 
-/// ISO 3166-1 alpha-2 codes; `XX` stands for "unknown".
-pub const COUNTRIES: [&str; 8] = ["US", "GB", "DE", "FR", "JP", "BR", "IN", "XX"];
-
-/// The `id`-th output of SplitMix64 seeded with `seed`.
-pub fn mix(seed: u64, id: u64) -> u64 {
-    let mut z = seed.wrapping_add(id.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// Writes the JSON value of order `id`, piece by piece, through `put`.
-pub fn write_order(seed: u64, id: u64, mut put: impl FnMut(&[u8])) {
-    let h = mix(seed, id);
-    let name = NAMES[(h & 15) as usize];
-    let country = COUNTRIES[((h >> 8) & 7) as usize];
-    let amount_cents = 100 + (h >> 16) % 99_901;
-    let mut digits = itoa::Buffer::new();
-    put(br#"{"id":"#);
-    put(digits.format(id).as_bytes());
-    put(br#","customer":""#);
-    put(name.as_bytes());
-    put(br#"","email":""#);
-    put(name.as_bytes());
-    put(br#"@example.com","amount_cents":"#);
-    put(digits.format(amount_cents).as_bytes());
-    put(br#","country":""#);
-    put(country.as_bytes());
-    put(br#""}"#);
-}
+pub use generate::{COUNTRIES, MAX_VALUE_BYTES, NAMES, mix, write_order, write_order_padded};
 
 /// The order generator.
 pub struct Orders {
@@ -77,6 +54,8 @@ pub struct Orders {
     last: Option<u64>,
     /// Orders per second; `None` = unpaced.
     rate: Option<u64>,
+    /// Pad values to this size; `0` = no padding.
+    value_bytes: usize,
     next: u64,
     /// When pacing started (first poll) and how many orders since then.
     schedule: Option<(SystemTime, u64)>,
@@ -103,6 +82,13 @@ impl Source for Orders {
         let count = config.optional_u64("count")?.unwrap_or(0);
         let rate = config.optional_u64("rate")?.unwrap_or(0);
         let seed = config.optional_u64("seed")?.unwrap_or(42);
+        let value_bytes = config.optional_u64("value_bytes")?.unwrap_or(0);
+        if value_bytes > MAX_VALUE_BYTES {
+            return Err(ConfigError::for_key(
+                "value_bytes",
+                format!("`value_bytes` must be at most {MAX_VALUE_BYTES} (1 MiB)"),
+            ));
+        }
         let next = match resume {
             None => 1,
             Some(position) => std::str::from_utf8(position)
@@ -121,6 +107,8 @@ impl Source for Orders {
             seed,
             last: (count > 0).then_some(count),
             rate: (rate > 0).then_some(rate),
+            // Bounded by MAX_VALUE_BYTES above, so it fits.
+            value_bytes: usize::try_from(value_bytes).unwrap_or(usize::MAX),
             next,
             schedule: None,
         })
@@ -137,7 +125,11 @@ impl Source for Orders {
         n = n.min(u64::MAX - self.next); // ids never wrap
         for id in self.next..self.next + n {
             out.push()
-                .write_value(|w| write_order(self.seed, id, |piece| w.extend_from_slice(piece)))
+                .write_value(|w| {
+                    write_order_padded(self.seed, id, self.value_bytes, |piece| {
+                        w.extend_from_slice(piece)
+                    })
+                })
                 .header("source", b"orders");
         }
         self.next += n;
@@ -229,6 +221,55 @@ mod tests {
             0xE220_A839_7B1D_CDAF,
             "SplitMix64 reference output"
         );
+    }
+
+    fn padded(seed: u64, id: u64, value_bytes: usize) -> String {
+        let mut v = Vec::new();
+        write_order_padded(seed, id, value_bytes, |piece| v.extend_from_slice(piece));
+        String::from_utf8(v).unwrap()
+    }
+
+    #[test]
+    fn value_bytes_pads_to_the_exact_size() {
+        for id in [1, 9, 10, 99_999, 1_000_000] {
+            let natural = padded(42, id, 0);
+            for size in [natural.len() + 9, 1024, 10 * 1024, MAX_VALUE_BYTES as usize] {
+                let v = padded(42, id, size);
+                assert_eq!(v.len(), size, "id {id}, size {size}");
+                // The natural fields come first, unchanged; then one `pad` field of x's.
+                let (head, tail) = v.split_at(natural.len() - 1);
+                assert_eq!(head, &natural[..natural.len() - 1]);
+                let pad = tail
+                    .strip_prefix(r#","pad":""#)
+                    .and_then(|t| t.strip_suffix(r#""}"#))
+                    .unwrap();
+                assert!(pad.bytes().all(|b| b == b'x'), "{tail}");
+                assert_eq!(serde_like::parse(&v).keys.last().unwrap(), "pad");
+            }
+            // Targets too small for the padding field leave the value as it is.
+            for size in [0, 1, 50, natural.len(), natural.len() + 8] {
+                assert_eq!(padded(42, id, size), natural, "id {id}, size {size}");
+            }
+        }
+    }
+
+    #[test]
+    fn value_bytes_from_the_config() {
+        let mut o = open(&[("value_bytes", "1024"), ("count", "3")], None).unwrap();
+        let v = values(&run_poll(&mut o, 10).unwrap());
+        assert_eq!(v.len(), 3);
+        assert!(v.iter().all(|v| v.len() == 1024));
+        assert_eq!(v[0], padded(42, 1, 1024));
+        // Absent or 0: the natural records, as pinned above.
+        let mut o = open(&[("value_bytes", "0"), ("count", "1")], None).unwrap();
+        assert_eq!(values(&run_poll(&mut o, 10).unwrap()), [padded(42, 1, 0)]);
+
+        let too_big = (MAX_VALUE_BYTES + 1).to_string();
+        let err = open(&[("value_bytes", &too_big)], None).err().unwrap();
+        assert_eq!(err.key.as_deref(), Some("value_bytes"));
+        assert!(err.message.contains("at most 1048576"), "{}", err.message);
+        let err = open(&[("value_bytes", "big")], None).err().unwrap();
+        assert_eq!(err.key.as_deref(), Some("value_bytes"));
     }
 
     #[test]

@@ -59,7 +59,8 @@ pub fn sluice() -> Command {
     c
 }
 
-/// `sluice run PATH --state-dir STATE --progress-secs SECS` with the shared cache.
+/// `sluice run PATH --state-dir STATE --progress-secs SECS --events json`
+/// with the shared cache: stdout carries one JSON event per line.
 pub fn sluice_run(path: impl AsRef<std::ffi::OsStr>, state: &Path, progress_secs: u32) -> Command {
     let mut c = sluice();
     c.arg("run")
@@ -67,15 +68,38 @@ pub fn sluice_run(path: impl AsRef<std::ffi::OsStr>, state: &Path, progress_secs
         .arg("--state-dir")
         .arg(state)
         .arg("--progress-secs")
-        .arg(progress_secs.to_string());
+        .arg(progress_secs.to_string())
+        .args(["--events", "json"]);
     c
 }
 
-/// A running `sluice run` whose stdout lines arrive on a channel.
+/// The JSON events in a `sluice run --events json` stdout.
+pub fn events_in(stdout: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v.get("event").is_some())
+        .collect()
+}
+
+/// Whether `e` is an event of `kind` about `pipeline`.
+pub fn is(e: &serde_json::Value, kind: &str, pipeline: &str) -> bool {
+    e["event"] == kind && e["pipeline"] == pipeline
+}
+
+/// A running `sluice run` whose stdout lines (JSON events) and stderr lines
+/// arrive on a channel.
 pub struct Running {
     pub child: Child,
     lines: mpsc::Receiver<String>,
+    /// Every line so far; stderr lines start with `stderr: `.
     pub seen: Vec<String>,
+    /// Every event so far, in order.
+    pub events: Vec<serde_json::Value>,
+    /// Events before this index were returned by `wait_event`.
+    cursor: usize,
+    /// Lines before this index were searched by `wait_for`.
+    line_cursor: usize,
 }
 
 impl Running {
@@ -101,25 +125,86 @@ impl Running {
             child,
             lines: rx,
             seen: Vec::new(),
+            events: Vec::new(),
+            cursor: 0,
+            line_cursor: 0,
         }
     }
 
-    /// Waits for a line containing `needle`; panics with everything seen on timeout.
+    fn take_line(&mut self, timeout: Duration) -> bool {
+        match self.lines.recv_timeout(timeout) {
+            Ok(line) => {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                    && v.get("event").is_some()
+                {
+                    self.events.push(v);
+                }
+                self.seen.push(line);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Waits for the next event (after those already returned) that matches
+    /// `pred`; panics with everything seen on timeout.
+    pub fn wait_event(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(i) = self.events[self.cursor..].iter().position(&pred) {
+                self.cursor += i + 1;
+                return self.events[self.cursor - 1].clone();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || !self.take_line(left) && Instant::now() >= deadline {
+                panic!(
+                    "no event {what} within {timeout:?}; output so far:\n{}",
+                    self.seen.join("\n")
+                );
+            }
+        }
+    }
+
+    /// Waits for the next `kind` event about `pipeline`.
+    pub fn wait_kind(
+        &mut self,
+        kind: &str,
+        pipeline: &str,
+        timeout: Duration,
+    ) -> serde_json::Value {
+        self.wait_event(&format!("{kind} of `{pipeline}`"), timeout, |e| {
+            is(e, kind, pipeline)
+        })
+    }
+
+    /// Reads what has arrived so far without waiting.
+    pub fn drain(&mut self) {
+        while self.take_line(Duration::ZERO) {}
+    }
+
+    /// Waits for a new line containing `needle` (for stderr: logs and
+    /// errors); panics with everything seen on timeout.
     pub fn wait_for(&mut self, needle: &str, timeout: Duration) -> String {
         let deadline = Instant::now() + timeout;
         loop {
+            if let Some(i) = self.seen[self.line_cursor..]
+                .iter()
+                .position(|l| l.contains(needle))
+            {
+                self.line_cursor += i + 1;
+                return self.seen[self.line_cursor - 1].clone();
+            }
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if line.contains(needle) {
-                        return line;
-                    }
-                }
-                Err(_) => panic!(
+            if left.is_zero() || !self.take_line(left) && Instant::now() >= deadline {
+                panic!(
                     "no line with {needle:?} within {timeout:?}; output so far:\n{}",
                     self.seen.join("\n")
-                ),
+                );
             }
         }
     }

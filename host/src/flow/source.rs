@@ -1,0 +1,89 @@
+//! Where a pipeline's records come from: anything that returns batches and
+//! opaque positions. Plugin sources (WebAssembly) are one kind; host-native
+//! sources (a Kafka consumer group, HTTP ingest) implement the same trait.
+
+use crate::plugin::{Batch, Plugin, PluginError, SourceInstance};
+
+/// Most bytes a source position may take; a bigger one is the source's fault.
+pub const MAX_POSITION_BYTES: usize = 64 << 10;
+
+/// The records of one poll and where the source stands after them.
+#[derive(Debug, Default)]
+pub struct Polled {
+    /// New records, in order.
+    pub records: Batch,
+    /// The position after them; `None`: unchanged.
+    pub position: Option<Vec<u8>>,
+    /// No more records, ever.
+    pub finished: bool,
+}
+
+/// A source of records for one pipeline.
+pub trait Source: Send {
+    /// A label for logs and events (a plugin's file name, `kafka`, `http`).
+    fn label(&self) -> &str;
+
+    /// Up to `max` new records.
+    fn poll(&mut self, max: u32) -> Result<Polled, PluginError>;
+
+    /// Every record up to `position` is delivered and the position stored:
+    /// the source may acknowledge upstream.
+    fn committed(&mut self, position: &[u8]) -> Result<(), PluginError>;
+
+    /// After a failed call: resume at `position` (the last one handed over)
+    /// when the source is used again.
+    fn reopen_at(&mut self, position: Option<Vec<u8>>);
+
+    /// The plugin behind it, if it is one.
+    fn plugin(&self) -> Option<&Plugin>;
+
+    /// Whether it is quarantined (a plugin that failed too often in a row).
+    fn quarantined(&self) -> bool {
+        false
+    }
+}
+
+/// A WebAssembly source plugin.
+pub struct PluginSource {
+    instance: SourceInstance,
+    label: String,
+}
+
+impl PluginSource {
+    /// Wraps an opened instance.
+    pub fn new(instance: SourceInstance, label: String) -> Self {
+        PluginSource { instance, label }
+    }
+}
+
+impl Source for PluginSource {
+    fn label(&self) -> &str {
+        &self.label
+    }
+
+    fn poll(&mut self, max: u32) -> Result<Polled, PluginError> {
+        let p = self.instance.poll(max)?;
+        Ok(Polled {
+            records: p.records,
+            position: p.position,
+            finished: p.finished,
+        })
+    }
+
+    fn committed(&mut self, _position: &[u8]) -> Result<(), PluginError> {
+        // Contract 0.2.0 tells the plugin (`committed`); 0.1.0 has no such call.
+        Ok(())
+    }
+
+    fn reopen_at(&mut self, position: Option<Vec<u8>>) {
+        self.instance.set_resume(position);
+    }
+
+    fn plugin(&self) -> Option<&Plugin> {
+        Some(self.instance.plugin())
+    }
+
+    fn quarantined(&self) -> bool {
+        self.instance.quarantined()
+    }
+}

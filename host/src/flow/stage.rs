@@ -1,0 +1,170 @@
+//! One transform in the chain: its running version, the version it replaced
+//! while the new one is on probation, and the bounded retries of a batch.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::events::StageId;
+use crate::plugin::{Batch, Outcome, Plugin, PluginError, TransformInstance, Transformed};
+
+/// Attempts for a retryable plugin error before it counts as a failure.
+pub const MAX_RETRIES: u32 = 5;
+
+/// Batches a new transform version must pass before the old one is dropped.
+pub const PROBATION_BATCHES: u32 = 3;
+
+/// Something that transforms batches: a plugin instance, or a native fake in tests.
+pub trait Transform: Send {
+    /// Runs one batch; the input comes back beside the result.
+    fn process(&mut self, input: Batch) -> (Batch, Result<Transformed, PluginError>);
+
+    /// SHA-256 of what runs (a plugin's digest), hex.
+    fn digest(&self) -> &str;
+
+    /// The plugin behind it, if it is one.
+    fn plugin(&self) -> Option<&Plugin> {
+        None
+    }
+}
+
+impl Transform for TransformInstance {
+    fn process(&mut self, input: Batch) -> (Batch, Result<Transformed, PluginError>) {
+        TransformInstance::process(self, input)
+    }
+
+    fn digest(&self) -> &str {
+        TransformInstance::plugin(self).digest()
+    }
+
+    fn plugin(&self) -> Option<&Plugin> {
+        Some(TransformInstance::plugin(self))
+    }
+}
+
+/// A transform in the chain, with the previous version kept while a new one
+/// is on probation.
+pub struct Stage {
+    /// Where it stands in the chain.
+    pub id: StageId,
+    /// Label for logs and events (the file name).
+    pub label: String,
+    /// The running version.
+    pub instance: Box<dyn Transform>,
+    /// The version replaced by the last swap, kept until the new one passes.
+    previous: Option<Box<dyn Transform>>,
+    /// Batches left before `previous` is dropped.
+    probation: u32,
+}
+
+/// A new version that failed on probation and was replaced by the old one.
+#[derive(Debug)]
+pub struct RolledBack {
+    /// Digest of the version that failed.
+    pub failed: String,
+    /// Digest of the version running again.
+    pub restored: String,
+    /// Its failure.
+    pub reason: String,
+}
+
+/// What one run of a stage produced.
+pub struct StageRun {
+    /// The input, unchanged.
+    pub input: Batch,
+    /// The transform's result (after retries and any rollback).
+    pub result: Result<Transformed, PluginError>,
+    /// A rollback that happened on the way.
+    pub rolled_back: Option<RolledBack>,
+    /// Time spent in plugin calls.
+    pub call_time: Duration,
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(50u64 << attempt.min(6))
+}
+
+/// Sleeps `d`, waking early when `cancel` is set.
+pub fn sleep_unless(cancel: &AtomicBool, d: Duration) {
+    let until = Instant::now() + d;
+    while !cancel.load(Ordering::Relaxed) {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(10)));
+    }
+}
+
+impl Stage {
+    /// Stage `id` running `instance`.
+    pub fn new(id: StageId, label: String, instance: Box<dyn Transform>) -> Self {
+        Stage {
+            id,
+            label,
+            instance,
+            previous: None,
+            probation: 0,
+        }
+    }
+
+    /// Swaps in a new version; the old one is kept for [`PROBATION_BATCHES`]
+    /// batches. Returns the digests (old, new).
+    pub fn swap(&mut self, new: Box<dyn Transform>) -> (String, String) {
+        let old = std::mem::replace(&mut self.instance, new);
+        let digests = (old.digest().to_string(), self.instance.digest().to_string());
+        // Replacing `previous` drops the version before it.
+        self.previous = Some(old);
+        self.probation = PROBATION_BATCHES;
+        digests
+    }
+
+    /// Runs `input`: retries a retryable error or retry outcomes with bounded
+    /// backoff, and rolls a version on probation back to the previous one
+    /// when it fails (the batch then runs on the previous one).
+    pub fn run(&mut self, mut input: Batch, cancel: &AtomicBool) -> StageRun {
+        let mut attempt = 0;
+        let mut rolled_back = None;
+        let mut call_time = Duration::ZERO;
+        loop {
+            let started = Instant::now();
+            let (back, result) = self.instance.process(input);
+            call_time += started.elapsed();
+            input = back;
+            let retry = match &result {
+                Ok(t) => t.outcomes.iter().any(|o| matches!(o, Outcome::Retry(_))),
+                Err(e) => e.is_retryable(),
+            };
+            if retry && attempt < MAX_RETRIES && !cancel.load(Ordering::Relaxed) {
+                tracing::warn!(transform = %self.label, attempt, "Transform asked to retry a batch");
+                sleep_unless(cancel, backoff(attempt));
+                attempt += 1;
+                continue;
+            }
+            if let (Err(e), true) = (&result, self.probation > 0)
+                && let Some(previous) = self.previous.take()
+            {
+                let failed = std::mem::replace(&mut self.instance, previous);
+                self.probation = 0;
+                rolled_back = Some(RolledBack {
+                    failed: failed.digest().to_string(),
+                    restored: self.instance.digest().to_string(),
+                    reason: e.to_string(),
+                });
+                attempt = 0;
+                continue;
+            }
+            if self.probation > 0 {
+                self.probation -= 1;
+                if self.probation == 0 {
+                    self.previous = None;
+                }
+            }
+            return StageRun {
+                input,
+                result,
+                rolled_back,
+                call_time,
+            };
+        }
+    }
+}
