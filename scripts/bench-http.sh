@@ -62,20 +62,39 @@ sink:
     acks: leader
 YAML
 
-# One run; prints records/s (acknowledged records over the pipeline's run time).
+# The field `key` of the first `event` JSON line in a log (empty if none yet).
+event_field() {
+  python3 - "$1" "$2" "$3" <<'PY'
+import json, sys
+log, event, key = sys.argv[1:]
+try:
+    for line in open(log):
+        try:
+            e = json.loads(line)
+        except ValueError:
+            continue
+        if e.get("event") == event:
+            print(e.get(key, "")); break
+except FileNotFoundError:
+    pass
+PY
+}
+
+# One run; prints records/s (acknowledged records over the pipeline's run time,
+# from its `pipeline_stopped` event).
 run_once() {
   local http=$1 n=$2
   local log=$WORK/run-$n.log
   rm -rf "$WORK/state"
   BENCH_TOPIC=$n SLUICE_LOG=warn "$SLUICE" run "$WORK/bench.yaml" --state-dir "$WORK/state" \
-    --progress-secs 3600 --http "$http" >"$log" 2>&1 &
+    --progress-secs 3600 --events json --http "$http" >"$log" 2>"$log.err" &
   PID=$!
   local addr="" deadline=$((SECONDS + 600)) scrapes=0
-  while ! grep -qs "pipeline \`bench\` stats:" "$log"; do
-    kill -0 "$PID" 2>/dev/null || { cat "$log" >&2; die "sluice exited early"; }
+  while [[ -z $(event_field "$log" pipeline_stopped seconds) ]]; do
+    kill -0 "$PID" 2>/dev/null || { cat "$log" "$log.err" >&2; die "sluice exited early"; }
     (( SECONDS < deadline )) || die "run $n did not finish within 600 s"
     if [[ $http != off && -z $addr ]]; then
-      addr=$(sed -n 's|^HTTP endpoints at http://\([^:]*:[0-9]*\):.*|\1|p' "$log" | head -1)
+      addr=$(event_field "$log" http_listening address)
     fi
     if [[ -n $addr && $SCRAPE_EVERY != 0 ]]; then
       curl -s -o /dev/null "http://$addr/metrics" && scrapes=$((scrapes + 1))
@@ -86,7 +105,10 @@ run_once() {
   done
   kill -TERM "$PID" 2>/dev/null; wait "$PID" 2>/dev/null || true; PID=""
   [[ $http == off || $SCRAPE_EVERY == 0 || $scrapes -gt 0 ]] || die "run $n: /metrics never answered"
-  sed -n "s/^pipeline \`bench\` stats: \([0-9]*\) records\/s.*/\1/p" "$log" | head -1
+  local acked secs
+  acked=$(event_field "$log" pipeline_stopped acknowledged)
+  secs=$(event_field "$log" pipeline_stopped seconds)
+  awk -v a="$acked" -v s="$secs" 'BEGIN { printf "%d\n", a / (s > 0 ? s : 1) }'
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }

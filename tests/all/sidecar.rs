@@ -751,3 +751,23 @@ fn the_kubernetes_manifests_parse_and_every_probe_is_one_the_binary_serves() {
             .unwrap_or_else(|e| panic!("{name} in the ConfigMap is not a valid pipeline: {e}"));
     }
 }
+
+#[test]
+fn port_0_picks_a_free_port_and_publishes_it_as_an_event() {
+    let state = tempfile::tempdir().unwrap();
+    let mut cmd = sluice_run("examples/quickstart.yaml", state.path(), 3600);
+    cmd.current_dir(root())
+        .arg("--http")
+        .arg("127.0.0.1:0")
+        .env("ORDERS_COUNT", "0")
+        .env("TOPIC", "sidecar-port-0")
+        .env_remove("KAFKA_BROKERS");
+    let mut run = Running::spawn(cmd);
+    let listening = run.wait_event("http_listening", WAIT, |e| e["event"] == "http_listening");
+    let address: std::net::SocketAddr = listening["address"].as_str().unwrap().parse().unwrap();
+    assert_ne!(address.port(), 0, "the bound port, not the one asked for");
+    wait_alive(address.port());
+    let (_, status) = http_json(address.port(), "/status");
+    assert_eq!(status["http"], address.to_string());
+    assert!(run.terminate().success());
+}
