@@ -28,9 +28,22 @@ test-helpers:
 setup:
 	@rustup target add wasm32-wasip2 >/dev/null 2>&1 || rustup target add wasm32-wasip2
 
-## Debian tools the tests use as independent clients (kcat).
+## Debian tools the tests use as independent clients: kcat, curl, and Prometheus
+## (prometheus + promtool). The tests start Prometheus themselves as a child on a free
+## port; the package's own service is stopped and disabled where an init system runs it.
 tools:
-	@command -v kcat >/dev/null || { apt-get update -qq && apt-get install -y -qq kcat >/dev/null; }
+	@missing=""; \
+	command -v kcat >/dev/null || missing="$$missing kcat"; \
+	command -v curl >/dev/null || missing="$$missing curl"; \
+	command -v prometheus >/dev/null && command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	if [ -n "$$missing" ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi; \
+	if command -v systemctl >/dev/null && systemctl is-system-running >/dev/null 2>&1; then \
+	  systemctl disable --now prometheus >/dev/null 2>&1 || true; \
+	elif [ -x /etc/init.d/prometheus ]; then \
+	  /etc/init.d/prometheus stop >/dev/null 2>&1 || true; \
+	fi
 
 ## Apache Kafka jars from Maven Central (cached in ~/.m2).
 kafka:
@@ -71,6 +84,7 @@ bench: plugins
 	$(CARGO) bench -p sluice --bench interrupt
 	bash scripts/bench-reload.sh
 	bash scripts/bench-acks.sh
+	bash scripts/bench-http.sh
 	bash scripts/bench-race.sh
 	bash scripts/bench-scale.sh
 

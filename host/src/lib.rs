@@ -6,14 +6,18 @@
 //! sink, [`sink`] produces to Kafka, and [`position`] turns acknowledgements
 //! into committed source positions. [`supervisor`] starts, rebuilds and stops
 //! flows as [`watch`] reports file changes; everything they tell the outside
-//! world is an [`events`] event.
+//! world is an [`events`] event; [`telemetry`] turns those events into
+//! metrics, status and readiness, which [`http`] serves to Kubernetes and
+//! Prometheus.
 
 pub mod cli;
 pub mod events;
 pub mod flow;
+pub mod http;
 pub mod plugin;
 pub mod position;
 pub mod sink;
 pub mod spec;
 pub mod supervisor;
+pub mod telemetry;
 pub mod watch;

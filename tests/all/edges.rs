@@ -448,8 +448,9 @@ fn an_error_in_one_directory_stops_only_its_pipelines() {
         .args(["--events", "json", "--grace-secs", "10"])
         .env_remove("KAFKA_BROKERS");
     let mut run = Running::spawn(cmd);
-    run.wait_kind("pipeline_running", "edges-one", WAIT);
-    run.wait_kind("pipeline_running", "edges-two", WAIT);
+    for name in ["edges-one", "edges-two"] {
+        run.wait_seen(name, WAIT, |e| is(e, "pipeline_running", name));
+    }
     // `two` now holds no pipeline file: an error for that directory.
     std::fs::remove_file(&gone).unwrap();
     run.wait_kind("pipeline_removed", "edges-two", WAIT);

@@ -22,3 +22,4 @@ mod plugins;
 mod positions_topic;
 mod quickstart;
 pub(crate) mod reload;
+mod sidecar;

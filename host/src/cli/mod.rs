@@ -66,6 +66,17 @@ enum Command {
         /// Seconds between progress events.
         #[arg(long, default_value_t = 5)]
         progress_secs: u64,
+        /// Where to serve /healthz, /readyz, /metrics and /status: IP:PORT
+        /// (port 0 picks a free one), or `off`. Loopback by default; a
+        /// Kubernetes sidecar needs 0.0.0.0:9464 so kubelet and Prometheus
+        /// reach it.
+        #[arg(
+            long,
+            value_name = "ADDR",
+            env = "SLUICE_HTTP",
+            default_value = crate::http::DEFAULT_ADDR
+        )]
+        http: crate::http::Listen,
         /// How events (pipeline started, reloads, commits, stops…) are
         /// written to stdout: sentences, or one JSON object per line.
         #[arg(long, value_enum, default_value_t = EventsArg::Human)]
@@ -137,6 +148,7 @@ pub fn main() -> ExitCode {
             state_dir,
             grace_secs,
             progress_secs,
+            http,
             events,
         } => {
             let options = RunOptions {
@@ -147,6 +159,7 @@ pub fn main() -> ExitCode {
                     ..FlowOptions::default()
                 },
                 progress_every: Duration::from_secs(progress_secs.max(1)),
+                http,
                 events: match events {
                     EventsArg::Human => EventFormat::Human,
                     EventsArg::Json => EventFormat::Json,

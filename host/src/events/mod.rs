@@ -403,6 +403,25 @@ pub enum Event {
         /// The embedded cluster's address when it keeps serving (until a signal).
         embedded: Option<String>,
     },
+    /// The HTTP endpoints (`/healthz`, `/readyz`, `/metrics`, `/status`)
+    /// listen here (the bound address, so `--http 127.0.0.1:0` shows the port
+    /// it picked).
+    HttpListening {
+        /// `host:port`.
+        address: String,
+    },
+    /// librdkafka reported a client-level error (broker down, all brokers
+    /// down, authentication, resolution, ...). Producers are shared by the
+    /// pipelines of one cluster and acks policy, so it names the cluster, not
+    /// a pipeline. Counted in `sluice_kafka_client_errors_total{code}`.
+    KafkaClientError {
+        /// Bootstrap servers of the client.
+        brokers: String,
+        /// librdkafka's error code name (e.g. `AllBrokersDown`): a bounded set.
+        code: String,
+        /// librdkafka's description.
+        error: String,
+    },
 }
 
 /// Something that reads events.

@@ -107,7 +107,19 @@ fn human(event: &Event) -> Option<String> {
         Event::PipelineNotStarted {
             pipeline, error, ..
         } => format!("error: pipeline `{pipeline}` not started: {error}"),
-        Event::PipelineState { .. } => return None,
+        Event::PipelineState {
+            pipeline,
+            state,
+            reason,
+        } => {
+            // What `/readyz` shows is in the log too, with its fields.
+            let state = crate::telemetry::state_label(*state);
+            match reason {
+                Some(reason) => tracing::warn!(pipeline = %pipeline, state, %reason, "Pipeline state"),
+                None => tracing::info!(pipeline = %pipeline, state, "Pipeline state"),
+            }
+            return None;
+        }
         Event::PipelineStopped {
             pipeline,
             reason,
@@ -250,5 +262,16 @@ fn human(event: &Event) -> Option<String> {
             ),
             None => return None,
         },
+        Event::HttpListening { address } => format!(
+            "HTTP endpoints at http://{address}: /healthz /readyz /metrics /status"
+        ),
+        Event::KafkaClientError {
+            brokers,
+            code,
+            error,
+        } => {
+            tracing::warn!(%brokers, %code, %error, "Kafka client error");
+            return None;
+        }
     })
 }

@@ -20,6 +20,7 @@ use rdkafka::message::{DeliveryResult, Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 
 use super::{DeliveryError, Route, SendError, Sink};
+use crate::events::{Event, Events};
 use crate::plugin::{Batch, OwnedRecord, RecordRef};
 use crate::position::{Ticket, TicketState};
 use crate::spec::{Acks, KafkaSinkSpec, TopicPolicy};
@@ -34,18 +35,26 @@ pub struct ClientHealth {
     pub errors: AtomicU64,
 }
 
-/// Logs client errors; answers delivery reports on their tickets.
+/// Publishes client errors; answers delivery reports on their tickets.
 pub struct SinkContext {
     health: Arc<ClientHealth>,
+    events: Events,
+    brokers: String,
 }
 
 impl ClientContext for SinkContext {
     fn error(&self, error: KafkaError, reason: &str) {
         self.health.errors.fetch_add(1, Ordering::Relaxed);
-        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+        let code = error.rdkafka_error_code();
+        if code == Some(RDKafkaErrorCode::AllBrokersDown) {
             self.health.all_brokers_down.store(true, Ordering::Relaxed);
         }
         tracing::warn!(%error, "Kafka client error: {reason}");
+        self.events.publish(Event::KafkaClientError {
+            brokers: self.brokers.clone(),
+            code: code.map_or_else(|| "Unknown".to_string(), |c| format!("{c:?}")),
+            error: reason.to_string(),
+        });
     }
 }
 
@@ -144,9 +153,18 @@ type ProducerKey = (String, Acks, BTreeMap<String, String>);
 #[derive(Default)]
 pub struct ProducerPool {
     producers: Mutex<HashMap<ProducerKey, SharedProducer>>,
+    events: Events,
 }
 
 impl ProducerPool {
+    /// A pool whose producers publish their client errors to `events`.
+    pub fn new(events: Events) -> Self {
+        ProducerPool {
+            producers: Mutex::default(),
+            events,
+        }
+    }
+
     /// Forgets every producer that hit a fatal error, so the next `get` builds a new one.
     pub fn evict_fatal(&self) -> usize {
         let mut producers = self.producers.lock().unwrap_or_else(|p| p.into_inner());
@@ -183,6 +201,8 @@ impl ProducerPool {
         let producer: ThreadedProducer<SinkContext> = config
             .create_with_context(SinkContext {
                 health: health.clone(),
+                events: self.events.clone(),
+                brokers: brokers.to_string(),
             })
             .map_err(|e| {
                 anyhow::anyhow!(

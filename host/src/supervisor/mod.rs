@@ -43,6 +43,8 @@ pub struct RunOptions {
     pub progress_every: Duration,
     /// How events are written to stdout.
     pub events: EventFormat,
+    /// Where the HTTP endpoints listen (`--http`).
+    pub http: crate::http::Listen,
 }
 
 /// Producer rebuilds in a row before a pipeline stops for good.
@@ -554,6 +556,10 @@ pub async fn run(paths: &[PathBuf], options: RunOptions) -> anyhow::Result<bool>
     let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let events = Events::new();
     events.subscribe(std::sync::Arc::new(Renderer::new(options.events)));
+    // The sidecar surface: metrics, status and readiness from the events,
+    // served on this runtime. The loop below touches the heartbeat every turn.
+    let heartbeat = crate::telemetry::Heartbeat::default();
+    let (_telemetry, http) = crate::http::start(options.http, &events, &heartbeat).await?;
     let files = crate::spec::expand_paths(paths)?;
     // One bad file does not stop the others: report it, run the rest.
     let loaded = crate::spec::load_all(&files);
@@ -579,7 +585,7 @@ pub async fn run(paths: &[PathBuf], options: RunOptions) -> anyhow::Result<bool>
         paths: paths.to_vec(),
         ctx: BuildContext {
             plugins: PluginCache::new(runtime),
-            producers: std::sync::Arc::new(ProducerPool::default()),
+            producers: std::sync::Arc::new(ProducerPool::new(events.clone())),
             events,
             state_dir: options.state_dir.clone(),
             options: options.flow.clone(),
@@ -602,9 +608,13 @@ pub async fn run(paths: &[PathBuf], options: RunOptions) -> anyhow::Result<bool>
     let mut last_tick = Instant::now();
     let mut stop_deadline: Option<tokio::time::Instant> = None;
     let far = tokio::time::Instant::now() + Duration::from_secs(86_400 * 365);
+    let mut beat = tokio::time::interval(crate::telemetry::TOUCH_EVERY);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while sup.active() {
+        heartbeat.touch();
         let deadline = stop_deadline.unwrap_or(far);
         tokio::select! {
+            _ = beat.tick() => {}
             Some(msg) = rx.recv() => match msg {
                 Msg::Built { name, generation, result } => sup.built(name, generation, result),
                 Msg::Ended { name, generation, result } => sup.ended(name, generation, result),
@@ -646,10 +656,18 @@ pub async fn run(paths: &[PathBuf], options: RunOptions) -> anyhow::Result<bool>
         embedded: serving.clone(),
     });
     if serving.is_some() {
-        tokio::select! {
-            _ = sigint.recv() => {}
-            _ = sigterm.recv() => {}
+        loop {
+            heartbeat.touch();
+            tokio::select! {
+                _ = beat.tick() => continue,
+                _ = sigint.recv() => {}
+                _ = sigterm.recv() => {}
+            }
+            break;
         }
+    }
+    if let Some(server) = http {
+        server.shutdown().await;
     }
     Ok(sup.all_ok)
 }

@@ -52,7 +52,10 @@ pub fn cache_dir() -> PathBuf {
 pub fn sluice() -> Command {
     let mut c = Command::new(sluice_bin());
     c.env("SLUICE_CACHE_DIR", cache_dir())
-        .env("SLUICE_LOG", "warn");
+        .env("SLUICE_LOG", "warn")
+        // Tests run side by side: each `sluice run` serves its endpoints on a
+        // port of its own (the sidecar tests pass `--http` with theirs).
+        .env("SLUICE_HTTP", "127.0.0.1:0");
     c
 }
 
@@ -156,6 +159,28 @@ impl Running {
             if let Some(i) = self.events[self.cursor..].iter().position(&pred) {
                 self.cursor += i + 1;
                 return self.events[self.cursor - 1].clone();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || !self.take_line(left) && Instant::now() >= deadline {
+                panic!(
+                    "no event {what} within {timeout:?}; output so far:\n{}",
+                    self.seen.join("\n")
+                );
+            }
+        }
+    }
+
+    /// Waits until some event so far (whenever it came) matches `pred`.
+    pub fn wait_seen(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(e) = self.events.iter().find(|e| pred(e)) {
+                return e.clone();
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() || !self.take_line(left) && Instant::now() >= deadline {
