@@ -19,7 +19,7 @@ wasm_target="wasm32-wasip2"
 # dist name = cargo package name; the component is target/<triple>/release/<lib>.wasm
 # with '-' turned into '_'.
 components=(
-  orders mask filter set-key passthrough
+  orders file-tail mask filter set-key passthrough
   version-tag reject-every tamper block-on-open wrong-world stale-types
   hostile-loop hostile-memory hostile-recursion hostile-file hostile-socket hostile-output hostile-sleep
   trap-on-open
@@ -29,7 +29,7 @@ components=(
 # The export each component must have at its top level.
 expected_export() {
   case "$1" in
-    orders) echo "sluice:plugin/source-plugin@0.1.0" ;;
+    orders|file-tail) echo "sluice:plugin/source-plugin@0.1.0" ;;
     wrong-world) echo "greet" ;;
     bench-list-*) echo "process" ;;
     bench-entries) echo "echo-words" ;;
