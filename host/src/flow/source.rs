@@ -2,7 +2,8 @@
 //! opaque positions. Plugin sources (WebAssembly) are one kind; host-native
 //! sources (a Kafka consumer group, HTTP ingest) implement the same trait.
 
-use crate::plugin::{Batch, Plugin, PluginError, SourceInstance};
+use super::completion::Completion;
+use crate::plugin::{Batch, OwnedRecord, Plugin, PluginError, SourceInstance};
 
 /// Most bytes a source position may take; a bigger one is the source's fault.
 pub const MAX_POSITION_BYTES: usize = 64 << 10;
@@ -16,6 +17,22 @@ pub struct Polled {
     pub position: Option<Vec<u8>>,
     /// No more records, ever.
     pub finished: bool,
+    /// Records read but not representable as records (a request line that
+    /// is not JSON, say): routed by the error policy like a transform's
+    /// reject (skipped, or dead-lettered from stage `source`).
+    pub undecodable: Vec<Undecodable>,
+    /// Called once every record of this batch is resolved (see
+    /// [`Completion`]); `None` for sources that need no answer.
+    pub completion: Option<Completion>,
+}
+
+/// A record the source read but cannot hand over as one.
+#[derive(Debug, Clone)]
+pub struct Undecodable {
+    /// What could be kept of it (its bytes as the value).
+    pub record: OwnedRecord,
+    /// Why it could not be handed over.
+    pub reason: String,
 }
 
 /// A source of records for one pipeline.
@@ -67,6 +84,7 @@ impl Source for PluginSource {
             records: p.records,
             position: p.position,
             finished: p.finished,
+            ..Polled::default()
         })
     }
 
