@@ -7,11 +7,12 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use sluice::plugin::{
-    Batch, DirGrant, DirMode, Grants, Limits, NetworkGrant, Outcome, PluginError, PluginKind,
-    Runtime, RuntimeOptions, TransformInstance,
+    DirGrant, DirMode, Grants, Limits, NetworkGrant, Outcome, PluginError, PluginKind, Runtime,
+    RuntimeOptions, TransformInstance,
 };
+use sluice::record::Batch;
 
-use crate::common::{Running, cache_dir, kcat_read, plugin, sluice, sluice_run};
+use crate::common::{Running, cache_dir, kcat_read, plugin, sluice_run};
 
 fn runtime() -> Runtime {
     Runtime::new(Some(&cache_dir())).expect("runtime")
@@ -26,7 +27,7 @@ fn open(name: &str, limits: Limits) -> Result<TransformInstance, PluginError> {
 
 fn one_record() -> Batch {
     let mut b = Batch::default();
-    b.push(Some(b"k"), Some(br#"{"id":1}"#), &[]);
+    b.push(Some(b"k"), Some(br#"{"id":1}"#), &[]).unwrap();
     b
 }
 
@@ -316,7 +317,7 @@ fn a_success_resets_the_failure_count() {
     };
     let mut t = open("passthrough", limits).unwrap();
     let mut two = one_record();
-    two.push(None, Some(b"x"), &[]);
+    two.push(None, Some(b"x"), &[]).unwrap();
     assert!(t.process(two.clone()).1.is_err());
     assert_eq!(t.consecutive_failures(), 1);
     assert!(t.process(one_record()).1.is_ok());

@@ -24,9 +24,9 @@ use std::time::{Instant, SystemTime};
 
 use serde_json::Value;
 use sluice::plugin::{
-    Batch, Limits, Outcome, OwnedRecord, Plugin, PluginError, PluginKind, Runtime,
-    TransformInstance,
+    Limits, Outcome, Plugin, PluginError, PluginKind, Runtime, TransformInstance,
 };
+use sluice::record::{Batch, OwnedRecord};
 
 use crate::common::{cache_dir, plugin, root, sluice};
 
@@ -93,7 +93,7 @@ fn run(
     for part in records.chunks(chunk.max(1)) {
         let mut batch = Batch::default();
         for r in part {
-            batch.push_owned(r);
+            batch.push_owned(r).unwrap();
         }
         let (input, done) = instance.process(batch);
         assert_eq!(input.len(), part.len(), "{component}: the input comes back");
@@ -144,7 +144,7 @@ fn describe(r: &Result1) -> String {
                     let headers: Vec<String> = r
                         .headers
                         .iter()
-                        .map(|(n, v)| format!("{n}={}", show(&Some(v.clone()))))
+                        .map(|(n, v)| format!("{n}={}", show(v)))
                         .collect();
                     format!(
                         "{{key {} value {} headers [{}] ts {:?} topic {:?} partition {:?}}}",
@@ -203,7 +203,7 @@ fn rec(key: Option<&[u8]>, value: Option<&[u8]>, headers: &[(&str, &[u8])]) -> O
         value: value.map(<[u8]>::to_vec),
         headers: headers
             .iter()
-            .map(|(n, v)| (n.to_string(), v.to_vec()))
+            .map(|(n, v)| (n.to_string(), Some(v.to_vec())))
             .collect(),
         ..OwnedRecord::default()
     }
@@ -454,7 +454,7 @@ fn vector_record(v: &Value) -> OwnedRecord {
                     .map(|h| {
                         (
                             h[0].as_str().expect("header name").to_string(),
-                            vector_bytes(Some(&h[1])).unwrap_or_default(),
+                            vector_bytes(Some(&h[1])),
                         )
                     })
                     .collect()

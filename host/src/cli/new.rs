@@ -211,10 +211,6 @@ const RUST: &[File] = &[
         repo!("plugins/sdk/src/json.rs"),
     ),
     copy(
-        "vendor/sluice-plugin/src/layout.rs",
-        repo!("plugins/sdk/src/layout.rs"),
-    ),
-    copy(
         "vendor/sluice-plugin/src/lib.rs",
         repo!("plugins/sdk/src/lib.rs"),
     ),
@@ -229,6 +225,35 @@ const RUST: &[File] = &[
     copy(
         "vendor/sluice-plugin/src/transform.rs",
         repo!("plugins/sdk/src/transform.rs"),
+    ),
+    copy(
+        "vendor/sluice-batch/Cargo.toml",
+        tpl!("rust/batch-Cargo.toml"),
+    ),
+    copy("vendor/sluice-batch/src/lib.rs", repo!("batch/src/lib.rs")),
+    copy(
+        "vendor/sluice-batch/src/build.rs",
+        repo!("batch/src/build.rs"),
+    ),
+    copy(
+        "vendor/sluice-batch/src/entry.rs",
+        repo!("batch/src/entry.rs"),
+    ),
+    copy(
+        "vendor/sluice-batch/src/layout.rs",
+        repo!("batch/src/layout.rs"),
+    ),
+    copy(
+        "vendor/sluice-batch/src/owned.rs",
+        repo!("batch/src/owned.rs"),
+    ),
+    copy(
+        "vendor/sluice-batch/src/validate.rs",
+        repo!("batch/src/validate.rs"),
+    ),
+    copy(
+        "vendor/sluice-batch/src/view.rs",
+        repo!("batch/src/view.rs"),
     ),
 ];
 

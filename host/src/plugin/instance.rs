@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use wasmtime::Store;
 use wasmtime::component::ResourceTable;
 
-use super::batch::{Batch, RECORD_WORDS};
 use super::bindings::{
     SourceBindings, Transform, WitBatch, WitCallError, WitConfigError, WitFailureKind, WitPolled,
     WitTransformed,
@@ -19,6 +18,7 @@ use super::guard::BlockedPastDeadline;
 use super::limiter::{Budget, LimitExceeded};
 use super::runtime::{EPOCH_TICK, Flavor, HostState, Plugin, PluginPre};
 use super::{Limits, PluginError, PluginKind};
+use crate::record::{Batch, BatchError, Caps, Field, Problem};
 
 /// What became of one input record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -414,33 +414,59 @@ fn call_error(label: &str, call: &'static str, e: WitCallError) -> PluginError {
     }
 }
 
-/// Refuses an output over the caps, before it is converted.
-fn check_output_size(
+/// Checks a plugin's output against the contract and the output caps: what
+/// the host would hold once the batch is copied (dead letters, owned records)
+/// is bounded by `limits.max_output_records` and `limits.max_output_mb`.
+fn check_output(
     label: &str,
     call: &'static str,
-    out: &WitBatch,
+    out: &Batch,
     limits: &Limits,
 ) -> Result<(), PluginError> {
-    let bad = |message: String| PluginError::BadOutput {
-        plugin: label.to_string(),
-        call,
-        message,
+    let caps = Caps {
+        max_records: limits.max_output_records,
+        max_bytes: limits.max_output_bytes as u64,
     };
-    let records = out.records.len() / RECORD_WORDS;
-    if records > limits.max_output_records {
-        return Err(bad(format!(
-            "{records} records exceed the limit of {} per call (limits.max_output_records)",
-            limits.max_output_records
-        )));
+    out.validate_within(&caps)
+        .map(|_| ())
+        .map_err(|e| PluginError::BadOutput {
+            plugin: label.to_string(),
+            call,
+            message: describe_bad_output(&e, limits),
+        })
+}
+
+/// Says what is wrong with an output batch, naming the `limits.*` key when a
+/// cap refused it.
+fn describe_bad_output(e: &BatchError, limits: &Limits) -> String {
+    let mib = limits.max_output_bytes >> 20;
+    match (e.field, e.problem) {
+        (Field::Records, Problem::OverRecordCap { records, max }) => format!(
+            "{records} records exceed the limit of {max} per call (limits.max_output_records)"
+        ),
+        (
+            Field::Bytes,
+            Problem::OverByteCap {
+                bytes,
+                referenced: false,
+                ..
+            },
+        ) => format!("{bytes} bytes exceed the limit of {mib} MiB per call (limits.max_output_mb)"),
+        (
+            Field::Bytes,
+            Problem::OverByteCap {
+                bytes,
+                referenced: true,
+                ..
+            },
+        ) => format!(
+            "records 0 to {} reference at least {bytes} bytes (a span that many records share, or \
+             spans that overlap, count once per record: that is what copying them takes), over \
+             the limit of {mib} MiB per call (limits.max_output_mb)",
+            e.record
+        ),
+        _ => e.to_string(),
     }
-    if out.arena.len() > limits.max_output_bytes {
-        return Err(bad(format!(
-            "{} bytes exceed the limit of {} MiB per call (limits.max_output_mb)",
-            out.arena.len(),
-            limits.max_output_bytes >> 20
-        )));
-    }
-    Ok(())
 }
 
 struct LiveTransform {
@@ -592,14 +618,13 @@ impl TransformInstance {
             emitted,
             failures,
         } = result.map_err(|e| call_error(&label, "process", e))?;
-        check_output_size(&label, "process", &output, &limits)?;
         let output = from_wit(output);
+        check_output(&label, "process", &output, &limits)?;
         let bad = |message: String| PluginError::BadOutput {
             plugin: label.to_string(),
             call: "process",
             message,
         };
-        output.validate().map_err(|e| bad(e.to_string()))?;
         if emitted.len() != n {
             return Err(bad(format!(
                 "{} emitted counts for {n} input records (need exactly one per input)",
@@ -784,13 +809,8 @@ impl SourceInstance {
             position,
             finished,
         } = result.map_err(|e| call_error(&label, "poll", e))?;
-        check_output_size(&label, "poll", &records, &limits)?;
         let records = from_wit(records);
-        records.validate().map_err(|e| PluginError::BadOutput {
-            plugin: label.to_string(),
-            call: "poll",
-            message: e.to_string(),
-        })?;
+        check_output(&label, "poll", &records, &limits)?;
         Ok(Polled {
             records,
             position,

@@ -46,7 +46,6 @@
 //! lookup works only for host names listed there; UDP, listening and binding
 //! to a chosen address are never allowed.
 
-mod batch;
 mod bindings;
 mod grants;
 mod guard;
@@ -59,10 +58,6 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use batch::{
-    Batch, HEADER_WORDS, HeaderEntry, MalformedBatch, OwnedRecord, RECORD_WORDS, RecordEntry,
-    RecordRef, Span,
-};
 pub use grants::{DirGrant, DirMode, Grants, NetworkGrant};
 pub use instance::{Outcome, Polled, SourceInstance, TransformInstance, Transformed};
 pub use runtime::{Plugin, Runtime, RuntimeOptions, default_cache_dir};

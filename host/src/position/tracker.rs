@@ -28,7 +28,7 @@ pub struct Redirect {
     /// The batch it belongs to (still open until the dead letter is acknowledged).
     pub batch: u64,
     /// The refused record; `topic` is where it was headed.
-    pub record: crate::plugin::OwnedRecord,
+    pub record: crate::record::OwnedRecord,
     /// Kafka's reason.
     pub error: String,
 }

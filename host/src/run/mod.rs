@@ -14,9 +14,9 @@ use anyhow::Context;
 
 pub use pipeline::{Control, LoopOptions, PipelineLoop, ProducerFatal, Stage, Stats, Summary};
 
-use crate::plugin::Batch;
 use crate::plugin::{Plugin, PluginKind, Runtime, SourceInstance, TransformInstance};
 use crate::position::{AckTracker, PositionStore};
+use crate::record::Batch;
 use crate::reload::{PluginSlot, Reloader};
 use crate::sink::{EmbeddedCluster, KafkaSink, ProducerPool};
 use crate::spec::Pipeline;

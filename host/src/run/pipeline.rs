@@ -8,11 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::plugin::{
-    Batch, Outcome, OwnedRecord, Plugin, PluginError, SourceInstance, TransformInstance,
-    Transformed,
-};
+use crate::plugin::{Outcome, Plugin, PluginError, SourceInstance, TransformInstance, Transformed};
 use crate::position::{AckTracker, PositionStore, WaitEnd};
+use crate::record::{Batch, OwnedRecord};
 use crate::sink::{KafkaSink, SendError};
 use crate::spec::ErrorPolicy;
 
@@ -393,7 +391,7 @@ impl PipelineLoop {
                                     &format!("transform {}", stage + 1),
                                     &label,
                                     &e.to_string(),
-                                );
+                                )?;
                             }
                         }
                         Ok(Batch::default())
@@ -535,7 +533,7 @@ impl PipelineLoop {
                                     &format!("transform {}", stage + 1),
                                     label,
                                     reason,
-                                );
+                                )?;
                             }
                         }
                         ErrorPolicy::Skip => {
@@ -565,7 +563,9 @@ impl PipelineLoop {
             if let Outcome::Emit { start, count } = outcome {
                 for i in *start..start + count {
                     if let Some(r) = output.get(i as usize) {
-                        rebuilt.push_ref(r);
+                        rebuilt.push_ref(&r).with_context(|| {
+                            format!("pipeline `{}`: transform {} output", self.name, stage + 1)
+                        })?;
                     }
                 }
             }
@@ -574,9 +574,15 @@ impl PipelineLoop {
     }
 
     /// Adds `record` to this batch's dead letters, with headers saying why.
-    fn dead_letter(&mut self, mut record: OwnedRecord, stage: &str, plugin: &str, error: &str) {
+    fn dead_letter(
+        &mut self,
+        mut record: OwnedRecord,
+        stage: &str,
+        plugin: &str,
+        error: &str,
+    ) -> anyhow::Result<()> {
         let Some(topic) = &self.dead_letter_topic else {
-            return;
+            return Ok(());
         };
         let original = record
             .topic
@@ -594,17 +600,21 @@ impl PipelineLoop {
             ("sluice.original.topic", original),
             ("sluice.time", now.to_string()),
         ] {
-            record.headers.push((name.to_string(), value.into_bytes()));
+            record
+                .headers
+                .push((name.to_string(), Some(value.into_bytes())));
         }
         record.topic = Some(topic.clone());
         record.partition = None;
-        self.dead_letters.push_owned(&record);
+        self.dead_letters
+            .push_owned(&record)
+            .with_context(|| format!("pipeline `{}`: dead letters of one batch", self.name))
     }
 
     /// Sends records Kafka refused (under `errors: dead-letter`) to the dead-letter topic.
     fn send_redirects(&mut self) -> anyhow::Result<()> {
         for r in self.tracker.take_redirects() {
-            self.dead_letter(r.record, "sink", "kafka", &r.error);
+            self.dead_letter(r.record, "sink", "kafka", &r.error)?;
             let dead = std::mem::take(&mut self.dead_letters);
             match self.sink.send_with(
                 &dead,

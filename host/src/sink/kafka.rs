@@ -12,9 +12,8 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{DeliveryResult, Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 
-use crate::plugin::Batch;
-use crate::plugin::OwnedRecord;
 use crate::position::{AckTracker, DeliveryFailure, Redirect};
+use crate::record::{Batch, OwnedRecord};
 use crate::spec::{Acks, ErrorPolicy, KafkaSinkSpec};
 
 /// What a delivery report carries back to its pipeline.
@@ -65,9 +64,7 @@ impl ProducerContext for SinkContext {
                             .headers()
                             .map(|h| {
                                 h.iter()
-                                    .map(|h| {
-                                        (h.key.to_string(), h.value.unwrap_or_default().to_vec())
-                                    })
+                                    .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
                                     .collect()
                             })
                             .unwrap_or_default();
@@ -234,10 +231,7 @@ impl KafkaSink {
         for (index, record) in batch.iter().enumerate() {
             let mut headers = OwnedHeaders::new_with_capacity(0);
             for (name, value) in record.headers() {
-                headers = headers.insert(Header {
-                    key: name,
-                    value: Some(value),
-                });
+                headers = headers.insert(Header { key: name, value });
             }
             let derived_key;
             let key = match (record.key(), &self.key_field) {

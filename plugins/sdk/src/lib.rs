@@ -55,7 +55,6 @@ pub mod bindings;
 pub mod config;
 #[cfg(feature = "json")]
 pub mod json;
-pub mod layout;
 pub mod log;
 pub mod source;
 pub mod transform;

@@ -104,8 +104,11 @@ pub fn run_poll<S: Source>(source: &mut S, max: u32) -> Result<wire::Polled, Cal
             out.len()
         )));
     }
+    let records = out
+        .try_finish()
+        .map_err(|full| CallError::Fatal(format!("poll output: {full}")))?;
     Ok(wire::Polled {
-        records: out.finish(),
+        records,
         position: result.position,
         finished: result.finished,
     })
