@@ -276,20 +276,25 @@ fn output_into_a_closed_pipe_ends_quietly() {
 
 #[test]
 fn a_component_built_against_another_draft_of_the_contract_is_refused_as_such() {
-    // Same export names as the contract, types of its first draft: the host
-    // cannot tell from the names, only when it looks the functions up.
-    let plugin = runtime()
-        .load(&plugin("stale-types"), PluginKind::Transform)
-        .expect("the names match, so loading succeeds");
-    let err = TransformInstance::open(&plugin, Vec::new(), Limits::default(), "stale")
+    // Same interface names and version as the contract, types of an earlier
+    // draft: told apart at load by the names of the interfaces' items.
+    let path = plugin("stale-types");
+    let err = runtime()
+        .load(&path, PluginKind::Transform)
         .err()
-        .expect("refused");
+        .expect("refused at load");
     let message = err.to_string();
     assert!(matches!(err, PluginError::WrongWorld { .. }), "{message}");
+    let version = sluice::plugin::world::VERSION;
     assert!(
-        message.contains("not a sluice transform plugin: its exports have the names of `sluice:plugin@0.1.0` but other types")
-            && message.contains("type mismatch")
-            && message.contains("rebuild it with the current SDK or language helper"),
+        message.starts_with(&format!(
+            "{}: not a sluice transform plugin: its `sluice:plugin/transformer@{version}` export \
+             lacks `failure-kind`, `failure` and has `emitted`, `outcome`, which it does not \
+             define; its `sluice:plugin/types@{version}` import has `header`, `kafka-record`, \
+             `span`, which it does not define: it was built against another draft of `wit/`; \
+             rebuild it",
+            path.display()
+        )),
         "{message}"
     );
 }
