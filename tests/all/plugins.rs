@@ -201,8 +201,9 @@ fn a_component_of_another_world_is_refused_with_its_name_and_what_is_missing() {
     let text = err.to_string();
     assert!(
         text.starts_with(&format!(
-            "{}: not a sluice transform plugin: missing export `sluice:plugin/transformer@0.1.0`",
-            path.display()
+            "{}: not a sluice transform plugin: missing export `sluice:plugin/transformer@{}`",
+            path.display(),
+            sluice::plugin::world::VERSION
         )),
         "{text}"
     );
@@ -297,4 +298,103 @@ fn a_component_built_against_another_draft_of_the_contract_is_refused_as_such() 
         )),
         "{message}"
     );
+}
+
+#[test]
+fn a_component_built_for_contract_0_1_0_is_refused_with_its_version_and_how_to_rebuild() {
+    // Built against a copy of the 0.1.0 contract kept in plugins/testing/contract-0.1.0/wit.
+    let path = plugin("contract-0-1-0");
+    let version = sluice::plugin::world::VERSION;
+    assert_ne!(version, "0.1.0");
+    for kind in [PluginKind::Transform, PluginKind::Source] {
+        let err = runtime().load(&path, kind).err().expect("refused at load");
+        let message = err.to_string();
+        assert!(matches!(err, PluginError::WrongWorld { .. }), "{message}");
+        assert_eq!(
+            message,
+            format!(
+                "{}: not a sluice {kind} plugin: it was built for `sluice:plugin@0.1.0` (it names \
+                 `sluice:plugin/transformer@0.1.0`, `sluice:plugin/types@0.1.0`), and this host \
+                 runs `sluice:plugin@{version}`; {}",
+                path.display(),
+                sluice::plugin::world::REBUILD
+            )
+        );
+    }
+}
+
+fn acking_source(pairs: &[(&str, &str)], limits: Limits) -> SourceInstance {
+    let p = runtime()
+        .load(&plugin("acking-source"), PluginKind::Source)
+        .expect("loads");
+    SourceInstance::open(&p, config(pairs), None, limits, "acking-source").expect("opens")
+}
+
+/// The `committed` header of each record: `None` for a null header value.
+fn committed_headers(polled: &sluice::plugin::Polled) -> Vec<Option<String>> {
+    polled
+        .records
+        .iter()
+        .map(|r| {
+            r.last_header("committed")
+                .expect("every record has the header")
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn a_source_is_told_which_position_was_committed() {
+    let mut source = acking_source(&[], Limits::default());
+    let first = source.poll(3).unwrap();
+    assert_eq!(first.position.as_deref(), Some(&b"3"[..]));
+    assert_eq!(
+        committed_headers(&first),
+        vec![None, None, None],
+        "a null header value crosses as null, not empty"
+    );
+    source.committed(b"3").unwrap();
+    let next = source.poll(2).unwrap();
+    assert_eq!(values(&next.records), vec!["4", "5"]);
+    assert_eq!(
+        committed_headers(&next),
+        vec![Some("3".to_string()), Some("3".to_string())]
+    );
+
+    let err = source.committed(b"99").unwrap_err();
+    assert_eq!(
+        err,
+        PluginError::Call {
+            plugin: "acking-source".into(),
+            call: "committed",
+            retryable: false,
+            message: "position \"99\" was never returned by poll".into(),
+        }
+    );
+    assert_eq!(source.consecutive_failures(), 1);
+    source.committed(b"5").unwrap();
+    assert_eq!(source.consecutive_failures(), 0);
+}
+
+#[test]
+fn a_source_stuck_in_committed_is_stopped_at_the_call_deadline() {
+    let limits = Limits {
+        call_timeout: Some(std::time::Duration::from_millis(20)),
+        ..Limits::default()
+    };
+    let mut source = acking_source(&[("hang_on_commit", "true")], limits);
+    let polled = source.poll(1).unwrap();
+    let err = source.committed(b"1").unwrap_err().to_string();
+    assert!(
+        err.starts_with(
+            "acking-source: committed trapped: exceeded its committed deadline of 20 ms (limits.call_timeout_ms)"
+        ),
+        "{err}"
+    );
+    assert_eq!(source.instantiations(), 1);
+    // The trapped Store is gone: the next call opens a fresh instance.
+    source.set_resume(polled.position);
+    let again = source.poll(1).unwrap();
+    assert_eq!(values(&again.records), vec!["2"]);
+    assert_eq!(source.instantiations(), 2);
 }

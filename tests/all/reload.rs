@@ -193,7 +193,7 @@ fn a_corrupt_file_keeps_the_old_version_and_a_good_file_later_is_loaded() {
     replace(&tag, &plugin_bytes("wrong-world"));
     let wrong = run.wait_for("reload failed: pipeline `reload-corrupt` transform 1", WAIT);
     assert!(
-        wrong.contains("missing export `sluice:plugin/transformer@0.1.0`"),
+        wrong.contains("missing export `sluice:plugin/transformer@0.2.0`"),
         "{wrong}"
     );
     replace(&tag, &v2);

@@ -370,6 +370,27 @@ impl SourceInstance {
         )
     }
 
+    /// Tells the source that the host stored `position` (every record up to
+    /// it is acknowledged), so it can acknowledge upstream. Runs under the
+    /// call deadline (`limits.call_timeout_ms`, 80 ms by default) like `poll`;
+    /// a trap discards the Store (the next call re-opens the source at its
+    /// resume position), and failures count towards the quarantine. An error
+    /// here never undoes the commit.
+    pub fn committed(&mut self, position: &[u8]) -> Result<(), PluginError> {
+        // The generated binding takes a `Vec`; positions are small and commits rare.
+        let position = position.to_vec();
+        self.0.call(
+            "committed",
+            0,
+            |bindings, store| {
+                bindings
+                    .sluice_plugin_source_plugin()
+                    .call_committed(store, &position)
+            },
+            |(), _, _| Ok(()),
+        )
+    }
+
     /// The plugin this instance runs.
     pub fn plugin(&self) -> &Plugin {
         &self.0.plugin

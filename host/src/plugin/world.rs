@@ -22,7 +22,7 @@ use super::grants;
 /// The package every plugin is built against.
 pub const PACKAGE: &str = "sluice:plugin";
 /// Its version.
-pub const VERSION: &str = "0.1.0";
+pub const VERSION: &str = "0.2.0";
 
 /// What to do about a component built for another version of the contract.
 pub const REBUILD: &str = "rebuild it against this Sluice's `wit/`: a Rust plugin with the \
@@ -51,7 +51,7 @@ const INTERFACES: &[Interface] = &[
     },
     Interface {
         name: "source-plugin",
-        own: &["position", "polled", "open", "poll"],
+        own: &["position", "polled", "open", "poll", "committed"],
         used: &["batch", "config", "config-error", "call-error"],
     },
 ];
