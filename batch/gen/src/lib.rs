@@ -1,3 +1,5 @@
+//! The generated files that are checked in.
+//!
 //! One codec, many languages: the batch layout's vocabulary (entry sizes,
 //! word positions, flag bits, the null-value marker) is written once, as the
 //! tables in the docs of `wit/types.wit`, and this generator turns it into
@@ -9,6 +11,7 @@
 //! | `plugins/js/lib/layout.js` | the JavaScript helper |
 //! | `plugins/python/sluice_plugin/layout.py` | the Python helper |
 //! | `plugins/go/sluice/layout.go` | the Go helper |
+//! | `host/src/cli/new_files.rs` | the files `sluice new` writes, listed from `host/templates/` and the helper folders |
 //!
 //! The files are checked in (plugin builds need no Rust toolchain); `make
 //! gen` rewrites them and `make gen-check` (or this crate's test) fails when
@@ -470,6 +473,228 @@ pub fn go(v: &Vocabulary) -> String {
     s
 }
 
+/// How `sluice new` renders one file (the `How` of `host/src/cli/new.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum How {
+    /// A template: `{{placeholders}}` are replaced.
+    Template,
+    /// Copied byte for byte.
+    Verbatim,
+    /// Go source of the repository's module: import paths move into the project's.
+    GoImports,
+    /// An npm lock file: the package name becomes the project's.
+    NpmLock,
+}
+
+/// One group of files a `sluice new` project is made of: a template folder
+/// (`host/templates/NAME`), plus helper folders and files copied from the
+/// repository, each to a place in the project.
+struct Group {
+    /// The const in `host/src/cli/new_files.rs`.
+    constant: &'static str,
+    /// What the group is for.
+    doc: &'static str,
+    /// The template folder under `host/templates/`, if any.
+    templates: Option<&'static str>,
+    /// Repository folders or files copied in: (from, to in the project).
+    copies: &'static [(&'static str, &'static str)],
+}
+
+/// The groups of `sluice new`. Which folders a project copies is decided
+/// here; which files they hold is read from the folders themselves.
+const GROUPS: &[Group] = &[
+    Group {
+        constant: "COMMON",
+        doc: "Every project: the contract and `.gitignore`.",
+        templates: Some("common"),
+        copies: &[("wit", "wit")],
+    },
+    Group {
+        constant: "TRANSFORM_COMMON",
+        doc: "Every transform project: its pipeline and sample test.",
+        templates: Some("transform"),
+        copies: &[],
+    },
+    Group {
+        constant: "SOURCE_COMMON",
+        doc: "Every source project: its pipeline and sample test.",
+        templates: Some("source"),
+        copies: &[],
+    },
+    Group {
+        constant: "RUST",
+        doc: "A Rust plugin crate with the SDK and the batch crate vendored (their own \
+              manifests come from the templates; their bindings read `../../wit`).",
+        templates: Some("rust"),
+        copies: &[
+            ("plugins/sdk/src", "vendor/sluice-plugin/src"),
+            ("batch/src", "vendor/sluice-batch/src"),
+            // Seeds the dependency versions the SDK is tested with.
+            ("plugins/Cargo.lock", "Cargo.lock"),
+        ],
+    },
+    Group {
+        constant: "RUST_TRANSFORM",
+        doc: "A Rust transform's code.",
+        templates: Some("rust-transform"),
+        copies: &[],
+    },
+    Group {
+        constant: "RUST_SOURCE",
+        doc: "A Rust source's code.",
+        templates: Some("rust-source"),
+        copies: &[],
+    },
+    Group {
+        constant: "JS_TRANSFORM",
+        doc: "A JavaScript transform with the helper library (the npm lock is jco's alone).",
+        templates: Some("js-transform"),
+        copies: &[
+            ("plugins/js/lib", "lib"),
+            ("plugins/go/package-lock.json", "package-lock.json"),
+        ],
+    },
+    Group {
+        constant: "PYTHON_TRANSFORM",
+        doc: "A Python transform with the helper package.",
+        templates: Some("python-transform"),
+        copies: &[("plugins/python/sluice_plugin", "sluice_plugin")],
+    },
+    Group {
+        constant: "GO_TRANSFORM",
+        doc: "A Go transform with the helper package, the generated bindings and the \
+              component tools.",
+        templates: Some("go-transform"),
+        copies: &[
+            ("plugins/go/sluice", "sluice"),
+            ("plugins/go/internal/wit", "internal/wit"),
+            ("plugins/go/tools", "tools"),
+            ("plugins/go/go.sum", "go.sum"),
+            ("plugins/go/package-lock.json", "package-lock.json"),
+        ],
+    },
+];
+
+/// Files of a folder (recursively, sorted), as paths relative to it; build
+/// output and tests are left out.
+fn files_under(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let mut out = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let entries = std::fs::read_dir(dir.join(&rel))
+            .map_err(|e| format!("{}: {e}", dir.join(&rel).display()))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| format!("{}: {e}", dir.display()))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = rel.join(&name);
+            let kind = entry
+                .file_type()
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            if name == "__pycache__" || name.ends_with(".pyc") || name.ends_with("_test.go") {
+                continue;
+            }
+            if kind.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+#[cfg(unix)]
+fn executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(not(unix))]
+fn executable(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "sh")
+}
+
+/// A template path as it lands in the project: a leading `_` in a component
+/// becomes `.` (`_gitignore`, `_cargo/`), so dot files do not act in this
+/// repository.
+fn project_path(rel: &Path) -> String {
+    rel.components()
+        .map(|c| {
+            let c = c.as_os_str().to_string_lossy();
+            match c.strip_prefix('_') {
+                Some(rest) => format!(".{rest}"),
+                None => c.into_owned(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The `sluice new` file lists (`host/src/cli/new_files.rs`).
+pub fn new_files(root: &Path) -> Result<String, String> {
+    let mut s = String::from(
+        "// The files `sluice new` writes, by group: generated by `make gen` (batch/gen)\n\
+         // from the template folders in host/templates/ and the helper folders it copies\n\
+         // (see host/templates/README.md); do not edit. Included by new.rs.\n",
+    );
+    for group in GROUPS {
+        let mut files: Vec<(String, String, How, bool)> = Vec::new();
+        if let Some(dir) = group.templates {
+            let base = Path::new("host/templates").join(dir);
+            for rel in files_under(&root.join(&base))? {
+                let from = base.join(&rel);
+                files.push((
+                    project_path(&rel),
+                    from.to_string_lossy().into_owned(),
+                    How::Template,
+                    executable(&root.join(&from)),
+                ));
+            }
+        }
+        for (from, to) in group.copies {
+            let source = root.join(from);
+            let listed = if source.is_dir() {
+                files_under(&source)?
+                    .into_iter()
+                    .map(|rel| {
+                        (
+                            format!("{to}/{}", rel.to_string_lossy()),
+                            Path::new(from).join(&rel),
+                        )
+                    })
+                    .collect()
+            } else {
+                vec![(to.to_string(), PathBuf::from(from))]
+            };
+            for (to, from) in listed {
+                let how = if from.extension().is_some_and(|e| e == "go") {
+                    How::GoImports
+                } else if from.file_name().is_some_and(|n| n == "package-lock.json") {
+                    How::NpmLock
+                } else {
+                    How::Verbatim
+                };
+                files.push((to, from.to_string_lossy().into_owned(), how, false));
+            }
+        }
+        let _ = write!(
+            s,
+            "\n{}const {}: &[File] = &[\n",
+            wrapped(group.doc, "/// ", WIDTH),
+            group.constant
+        );
+        for (to, from, how, exec) in files {
+            let _ = writeln!(
+                s,
+                "    File {{\n        path: {to:?},\n        text: repo!({from:?}),\n        how: How::{how:?},\n        executable: {exec},\n    }},"
+            );
+        }
+        s.push_str("];\n");
+    }
+    Ok(s)
+}
+
 /// Every generated file under the repository `root`, with its contents.
 pub fn outputs(root: &Path) -> Result<Vec<(PathBuf, String)>, String> {
     let wit_path = root.join("wit/types.wit");
@@ -484,6 +709,7 @@ pub fn outputs(root: &Path) -> Result<Vec<(PathBuf, String)>, String> {
             python(&v),
         ),
         (root.join("plugins/go/sluice/layout.go"), go(&v)),
+        (root.join("host/src/cli/new_files.rs"), new_files(root)?),
     ])
 }
 

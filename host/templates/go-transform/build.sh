@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds dist/{{name}}.wasm, a WebAssembly component for Sluice (transform world of
-# sluice:plugin@0.1.0), from this Go module:
+# sluice:plugin@0.2.0), from this Go module:
 #   1. GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared  → a core module
 #   2. node tools/componentize.mjs  → `component embed` + `component new` with the
 #      wasm-tools that ship in jco (npm, pinned in package-lock.json), adapting the Go

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds dist/{{name}}.wasm, a WebAssembly component for Sluice (transform world of
-# sluice:plugin@0.1.0), from src/{{name}}.js with componentize-qjs (QuickJS; it ships
+# sluice:plugin@0.2.0), from src/{{name}}.js with componentize-qjs (QuickJS; it ships
 # with jco, pinned in package.json / package-lock.json).
 #
 #   ./build.sh          build (skipped when dist/{{name}}.wasm is newer than its inputs)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds dist/{{name}}.wasm, a WebAssembly component for Sluice (transform world of
-# sluice:plugin@0.1.0), from src/{{ident}}_transform.py with componentize-py (pinned in
+# sluice:plugin@0.2.0), from src/{{ident}}_transform.py with componentize-py (pinned in
 # requirements.txt, installed into .venv).
 #
 #   ./build.sh          build (skipped when dist/{{name}}.wasm is newer than its inputs)
