@@ -181,11 +181,6 @@ impl Runtime {
         })
     }
 
-    /// The options this runtime was built with.
-    pub fn options(&self) -> &RuntimeOptions {
-        &self.options
-    }
-
     /// Reads (within the size limit), compiles (or takes from the cache) and
     /// checks a component file against the world `kind`.
     pub fn load(&self, path: &Path, kind: PluginKind) -> Result<Plugin, PluginError> {

@@ -17,7 +17,6 @@ use wasmtime::component::Component;
 use wasmtime::component::types::ComponentItem;
 
 use super::error::{PluginError, PluginKind};
-use super::grants;
 
 /// The package every plugin is built against.
 pub const PACKAGE: &str = "sluice:plugin";
@@ -89,11 +88,6 @@ pub fn is_provided_import(name: &str) -> bool {
     name == format!("{PACKAGE}/log@{VERSION}")
         || name == format!("{PACKAGE}/types@{VERSION}")
         || (WASI_PACKAGES.iter().any(|p| name.starts_with(p)) && name.contains("@0.2."))
-}
-
-/// The grant (`dirs`, `network`) a provided import needs, if any.
-pub fn grant_needed(name: &str) -> Option<&'static str> {
-    grants::grant_needed(name)
 }
 
 /// The names a component imports and exports.

@@ -47,7 +47,9 @@ else
     -o .build/core.wasm .
   node tools/componentize.mjs wit transform .build/core.wasm "$out.tmp" >/dev/null
   imports="$(node_modules/.bin/jco wit "$out.tmp" | sed -n 's/^ *import \([^;]*\);.*/\1/p')"
-  if grep -Evq '^(sluice:plugin/log@0\.1\.0|sluice:plugin/types@0\.1\.0)$' <<<"$imports"; then
+  # The contract version, as wit/ declares it.
+  version="$(sed -n 's/^package sluice:plugin@\(.*\);/\1/p' wit/types.wit)"
+  if grep -Evq "^sluice:plugin/(log|types)@${version//./\\.}\$" <<<"$imports"; then
     echo "error: $out would import more than its WIT world:" >&2
     echo "$imports" >&2
     rm -f "$out.tmp"

@@ -38,7 +38,9 @@ else
     --module-root . --sync --stub-wasi --output "$tmp" >/dev/null
   # The component may import only its world's own interfaces.
   imports="$("$bin/jco" wit "$tmp" | sed -n 's/^ *import \([^;]*\);.*/\1/p')"
-  if grep -Evq '^(sluice:plugin/log@0\.1\.0|sluice:plugin/types@0\.1\.0)$' <<<"$imports"; then
+  # The contract version, as wit/ declares it.
+  version="$(sed -n 's/^package sluice:plugin@\(.*\);/\1/p' wit/types.wit)"
+  if grep -Evq "^sluice:plugin/(log|types)@${version//./\\.}\$" <<<"$imports"; then
     echo "error: $out would import more than its WIT world:" >&2
     echo "$imports" >&2
     rm -f "$tmp"
