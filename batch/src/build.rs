@@ -6,7 +6,9 @@
 //! style, which remembers the first overflow and reports it from
 //! [`BatchBuilder::try_finish`]). Neither truncates: a batch that would pass
 //! what `u32` words address ([`MAX_ARENA_BYTES`] of arena, `u32::MAX`
-//! entries) refuses the record and stays as it was before it.
+//! entries) refuses the record and stays as it was before it. (Both front
+//! ends and every setter live in this one file, beside the appenders they
+//! share, so that no second copy of the placement rules can drift.)
 
 use std::fmt;
 use std::io;

@@ -21,6 +21,8 @@
 //! Validation allocates nothing and visits each record and header entry once,
 //! plus each record's header range while bytes are counted (bounded by the
 //! byte cap, since every header entry a record references counts 16 bytes).
+//! (The error types, with their wording, are most of this file: they live
+//! beside the one function that produces them.)
 
 use std::fmt;
 

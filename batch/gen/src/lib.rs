@@ -15,7 +15,9 @@
 //!
 //! The files are checked in (plugin builds need no Rust toolchain); `make
 //! gen` rewrites them and `make gen-check` (or this crate's test) fails when
-//! one is out of date.
+//! one is out of date. (One file for every generator: each is a small
+//! function, and keeping them together keeps the list of generated files in
+//! one place.)
 //!
 //! A table starts with a header row naming its kind (`| record word | name |
 //! meaning |`, `| header word | …`, `| flag bit | …`, `| constant | …`), then
@@ -687,7 +689,7 @@ pub fn new_files(root: &Path) -> Result<String, String> {
         for (to, from, how, exec) in files {
             let _ = writeln!(
                 s,
-                "    File {{\n        path: {to:?},\n        text: repo!({from:?}),\n        how: How::{how:?},\n        executable: {exec},\n    }},"
+                "    File {{ path: {to:?}, text: repo!({from:?}), how: How::{how:?}, executable: {exec} }},"
             );
         }
         s.push_str("];\n");

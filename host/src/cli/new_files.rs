@@ -4,464 +4,109 @@
 
 /// Every project: the contract and `.gitignore`.
 const COMMON: &[File] = &[
-    File {
-        path: ".gitignore",
-        text: repo!("host/templates/common/_gitignore"),
-        how: How::Template,
-        executable: false,
-    },
-    File {
-        path: "wit/log.wit",
-        text: repo!("wit/log.wit"),
-        how: How::Verbatim,
-        executable: false,
-    },
-    File {
-        path: "wit/source.wit",
-        text: repo!("wit/source.wit"),
-        how: How::Verbatim,
-        executable: false,
-    },
-    File {
-        path: "wit/transform.wit",
-        text: repo!("wit/transform.wit"),
-        how: How::Verbatim,
-        executable: false,
-    },
-    File {
-        path: "wit/types.wit",
-        text: repo!("wit/types.wit"),
-        how: How::Verbatim,
-        executable: false,
-    },
-    File {
-        path: "wit/worlds.wit",
-        text: repo!("wit/worlds.wit"),
-        how: How::Verbatim,
-        executable: false,
-    },
+    File { path: ".gitignore", text: repo!("host/templates/common/_gitignore"), how: How::Template, executable: false },
+    File { path: "wit/log.wit", text: repo!("wit/log.wit"), how: How::Verbatim, executable: false },
+    File { path: "wit/source.wit", text: repo!("wit/source.wit"), how: How::Verbatim, executable: false },
+    File { path: "wit/transform.wit", text: repo!("wit/transform.wit"), how: How::Verbatim, executable: false },
+    File { path: "wit/types.wit", text: repo!("wit/types.wit"), how: How::Verbatim, executable: false },
+    File { path: "wit/worlds.wit", text: repo!("wit/worlds.wit"), how: How::Verbatim, executable: false },
 ];
 
 /// Every transform project: its pipeline and sample test.
 const TRANSFORM_COMMON: &[File] = &[
-    File {
-        path: "pipeline.yaml",
-        text: repo!("host/templates/transform/pipeline.yaml"),
-        how: How::Template,
-        executable: false,
-    },
-    File {
-        path: "test/expected.jsonl",
-        text: repo!("host/templates/transform/test/expected.jsonl"),
-        how: How::Template,
-        executable: false,
-    },
-    File {
-        path: "test/input.jsonl",
-        text: repo!("host/templates/transform/test/input.jsonl"),
-        how: How::Template,
-        executable: false,
-    },
+    File { path: "pipeline.yaml", text: repo!("host/templates/transform/pipeline.yaml"), how: How::Template, executable: false },
+    File { path: "test/expected.jsonl", text: repo!("host/templates/transform/test/expected.jsonl"), how: How::Template, executable: false },
+    File { path: "test/input.jsonl", text: repo!("host/templates/transform/test/input.jsonl"), how: How::Template, executable: false },
 ];
 
 /// Every source project: its pipeline and sample test.
 const SOURCE_COMMON: &[File] = &[
-    File {
-        path: "pipeline.yaml",
-        text: repo!("host/templates/source/pipeline.yaml"),
-        how: How::Template,
-        executable: false,
-    },
-    File {
-        path: "test/expected.jsonl",
-        text: repo!("host/templates/source/test/expected.jsonl"),
-        how: How::Template,
-        executable: false,
-    },
+    File { path: "pipeline.yaml", text: repo!("host/templates/source/pipeline.yaml"), how: How::Template, executable: false },
+    File { path: "test/expected.jsonl", text: repo!("host/templates/source/test/expected.jsonl"), how: How::Template, executable: false },
 ];
 
 /// A Rust plugin crate with the SDK and the batch crate vendored (their own manifests
 /// come from the templates; their bindings read `../../wit`).
 const RUST: &[File] = &[
-    File {
-        path: "Cargo.toml",
-        text: repo!("host/templates/rust/Cargo.toml"),
-        how: How::Template,
-        executable: false,
-    },
-    File {
-        path: "README.md",
-        text: repo!("host/templates/rust/README.md"),
-        how: How::Template,
-        executable: false,
-    },
-    File {
-        path: ".cargo/config.toml",
-        text: repo!("host/templates/rust/_cargo/config.toml"),
-        how: How::Template,
-        executable: false,
-    },
-    File {
-        path: "build.sh",
-        text: repo!("host/templates/rust/build.sh"),
-        how: How::Template,
-        executable: true,
-    },
-    File {
-        path: "vendor/sluice-batch/Cargo.toml",
-        text: repo!("host/templates/rust/vendor/sluice-batch/Cargo.toml"),
-        how: How::Template,
-        executable: false,
-    },
-    File {
-        path: "vendor/sluice-plugin/Cargo.toml",
-        text: repo!("host/templates/rust/vendor/sluice-plugin/Cargo.toml"),
-        how: How::Template,
-        executable: false,
-    },
-    File {
-        path: "vendor/sluice-plugin/src/batch.rs",
-        text: repo!("plugins/sdk/src/batch.rs"),
-        how: How::Verbatim,
-        executable: false,
-    },
-    File {
-        path: "vendor/sluice-plugin/src/bindings.rs",
-        text: repo!("plugins/sdk/src/bindings.rs"),
-        how: How::Verbatim,
-        executable: false,
-    },
-    File {
-        path: "vendor/sluice-plugin/src/config.rs",
-        text: repo!("plugins/sdk/src/config.rs"),
-        how: How::Verbatim,
-        executable: false,
-    },
-    File {
-        path: "vendor/sluice-plugin/src/json.rs",
-        text: repo!("plugins/sdk/src/json.rs"),
-        how: How::Verbatim,
-        executable: false,
-    },
-    File {
-        path: "vendor/sluice-plugin/src/lib.rs",
-        text: repo!("plugins/sdk/src/lib.rs"),
-        how: How::Verbatim,
-        executable: false,
-    },
-    File {
-        path: "vendor/sluice-plugin/src/log.rs",
-        text: repo!("plugins/sdk/src/log.rs"),
-        how: How::Verbatim,
-        executable: false,
-    },
-    File {
-        path: "vendor/sluice-plugin/src/source.rs",
-        text: repo!("plugins/sdk/src/source.rs"),
-        how: How::Verbatim,
-        executable: false,
-    },
-    File {
-        path: "vendor/sluice-plugin/src/transform.rs",
-        text: repo!("plugins/sdk/src/transform.rs"),
-        how: How::Verbatim,
-        executable: false,
-    },
-    File {
-        path: "vendor/sluice-batch/src/build.rs",
-        text: repo!("batch/src/build.rs"),
-        how: How::Verbatim,
-        executable: false,
-    },
-    File {
-        path: "vendor/sluice-batch/src/entry.rs",
-        text: repo!("batch/src/entry.rs"),
-        how: How::Verbatim,
-        executable: false,
-    },
-    File {
-        path: "vendor/sluice-batch/src/layout.rs",
-        text: repo!("batch/src/layout.rs"),
-        how: How::Verbatim,
-        executable: false,
-    },
-    File {
-        path: "vendor/sluice-batch/src/lib.rs",
-        text: repo!("batch/src/lib.rs"),
-        how: How::Verbatim,
-        executable: false,
-    },
-    File {
-        path: "vendor/sluice-batch/src/owned.rs",
-        text: repo!("batch/src/owned.rs"),
-        how: How::Verbatim,
-        executable: false,
-    },
-    File {
-        path: "vendor/sluice-batch/src/tests.rs",
-        text: repo!("batch/src/tests.rs"),
-        how: How::Verbatim,
-        executable: false,
-    },
-    File {
-        path: "vendor/sluice-batch/src/validate.rs",
-        text: repo!("batch/src/validate.rs"),
-        how: How::Verbatim,
-        executable: false,
-    },
-    File {
-        path: "vendor/sluice-batch/src/view.rs",
-        text: repo!("batch/src/view.rs"),
-        how: How::Verbatim,
-        executable: false,
-    },
-    File {
-        path: "Cargo.lock",
-        text: repo!("plugins/Cargo.lock"),
-        how: How::Verbatim,
-        executable: false,
-    },
+    File { path: "Cargo.toml", text: repo!("host/templates/rust/Cargo.toml"), how: How::Template, executable: false },
+    File { path: "README.md", text: repo!("host/templates/rust/README.md"), how: How::Template, executable: false },
+    File { path: ".cargo/config.toml", text: repo!("host/templates/rust/_cargo/config.toml"), how: How::Template, executable: false },
+    File { path: "build.sh", text: repo!("host/templates/rust/build.sh"), how: How::Template, executable: true },
+    File { path: "vendor/sluice-batch/Cargo.toml", text: repo!("host/templates/rust/vendor/sluice-batch/Cargo.toml"), how: How::Template, executable: false },
+    File { path: "vendor/sluice-plugin/Cargo.toml", text: repo!("host/templates/rust/vendor/sluice-plugin/Cargo.toml"), how: How::Template, executable: false },
+    File { path: "vendor/sluice-plugin/src/batch.rs", text: repo!("plugins/sdk/src/batch.rs"), how: How::Verbatim, executable: false },
+    File { path: "vendor/sluice-plugin/src/bindings.rs", text: repo!("plugins/sdk/src/bindings.rs"), how: How::Verbatim, executable: false },
+    File { path: "vendor/sluice-plugin/src/config.rs", text: repo!("plugins/sdk/src/config.rs"), how: How::Verbatim, executable: false },
+    File { path: "vendor/sluice-plugin/src/json.rs", text: repo!("plugins/sdk/src/json.rs"), how: How::Verbatim, executable: false },
+    File { path: "vendor/sluice-plugin/src/lib.rs", text: repo!("plugins/sdk/src/lib.rs"), how: How::Verbatim, executable: false },
+    File { path: "vendor/sluice-plugin/src/log.rs", text: repo!("plugins/sdk/src/log.rs"), how: How::Verbatim, executable: false },
+    File { path: "vendor/sluice-plugin/src/source.rs", text: repo!("plugins/sdk/src/source.rs"), how: How::Verbatim, executable: false },
+    File { path: "vendor/sluice-plugin/src/transform.rs", text: repo!("plugins/sdk/src/transform.rs"), how: How::Verbatim, executable: false },
+    File { path: "vendor/sluice-batch/src/build.rs", text: repo!("batch/src/build.rs"), how: How::Verbatim, executable: false },
+    File { path: "vendor/sluice-batch/src/entry.rs", text: repo!("batch/src/entry.rs"), how: How::Verbatim, executable: false },
+    File { path: "vendor/sluice-batch/src/layout.rs", text: repo!("batch/src/layout.rs"), how: How::Verbatim, executable: false },
+    File { path: "vendor/sluice-batch/src/lib.rs", text: repo!("batch/src/lib.rs"), how: How::Verbatim, executable: false },
+    File { path: "vendor/sluice-batch/src/owned.rs", text: repo!("batch/src/owned.rs"), how: How::Verbatim, executable: false },
+    File { path: "vendor/sluice-batch/src/tests.rs", text: repo!("batch/src/tests.rs"), how: How::Verbatim, executable: false },
+    File { path: "vendor/sluice-batch/src/validate.rs", text: repo!("batch/src/validate.rs"), how: How::Verbatim, executable: false },
+    File { path: "vendor/sluice-batch/src/view.rs", text: repo!("batch/src/view.rs"), how: How::Verbatim, executable: false },
+    File { path: "Cargo.lock", text: repo!("plugins/Cargo.lock"), how: How::Verbatim, executable: false },
 ];
 
 /// A Rust transform's code.
 const RUST_TRANSFORM: &[File] = &[
-    File {
-        path: "src/lib.rs",
-        text: repo!("host/templates/rust-transform/src/lib.rs"),
-        how: How::Template,
-        executable: false,
-    },
+    File { path: "src/lib.rs", text: repo!("host/templates/rust-transform/src/lib.rs"), how: How::Template, executable: false },
 ];
 
 /// A Rust source's code.
 const RUST_SOURCE: &[File] = &[
-    File {
-        path: "src/lib.rs",
-        text: repo!("host/templates/rust-source/src/lib.rs"),
-        how: How::Template,
-        executable: false,
-    },
+    File { path: "src/lib.rs", text: repo!("host/templates/rust-source/src/lib.rs"), how: How::Template, executable: false },
 ];
 
 /// A JavaScript transform with the helper library (the npm lock is jco's alone).
 const JS_TRANSFORM: &[File] = &[
-    File {
-        path: "README.md",
-        text: repo!("host/templates/js-transform/README.md"),
-        how: How::Template,
-        executable: false,
-    },
-    File {
-        path: "build.sh",
-        text: repo!("host/templates/js-transform/build.sh"),
-        how: How::Template,
-        executable: true,
-    },
-    File {
-        path: "package.json",
-        text: repo!("host/templates/js-transform/package.json"),
-        how: How::Template,
-        executable: false,
-    },
-    File {
-        path: "src/{{name}}.js",
-        text: repo!("host/templates/js-transform/src/{{name}}.js"),
-        how: How::Template,
-        executable: false,
-    },
-    File {
-        path: "lib/layout.js",
-        text: repo!("plugins/js/lib/layout.js"),
-        how: How::Verbatim,
-        executable: false,
-    },
-    File {
-        path: "lib/sluice.js",
-        text: repo!("plugins/js/lib/sluice.js"),
-        how: How::Verbatim,
-        executable: false,
-    },
-    File {
-        path: "package-lock.json",
-        text: repo!("plugins/go/package-lock.json"),
-        how: How::NpmLock,
-        executable: false,
-    },
+    File { path: "README.md", text: repo!("host/templates/js-transform/README.md"), how: How::Template, executable: false },
+    File { path: "build.sh", text: repo!("host/templates/js-transform/build.sh"), how: How::Template, executable: true },
+    File { path: "package.json", text: repo!("host/templates/js-transform/package.json"), how: How::Template, executable: false },
+    File { path: "src/{{name}}.js", text: repo!("host/templates/js-transform/src/{{name}}.js"), how: How::Template, executable: false },
+    File { path: "lib/layout.js", text: repo!("plugins/js/lib/layout.js"), how: How::Verbatim, executable: false },
+    File { path: "lib/sluice.js", text: repo!("plugins/js/lib/sluice.js"), how: How::Verbatim, executable: false },
+    File { path: "package-lock.json", text: repo!("plugins/go/package-lock.json"), how: How::NpmLock, executable: false },
 ];
 
 /// A Python transform with the helper package.
 const PYTHON_TRANSFORM: &[File] = &[
-    File {
-        path: "README.md",
-        text: repo!("host/templates/python-transform/README.md"),
-        how: How::Template,
-        executable: false,
-    },
-    File {
-        path: "build.sh",
-        text: repo!("host/templates/python-transform/build.sh"),
-        how: How::Template,
-        executable: true,
-    },
-    File {
-        path: "requirements.txt",
-        text: repo!("host/templates/python-transform/requirements.txt"),
-        how: How::Template,
-        executable: false,
-    },
-    File {
-        path: "src/{{ident}}_transform.py",
-        text: repo!("host/templates/python-transform/src/{{ident}}_transform.py"),
-        how: How::Template,
-        executable: false,
-    },
-    File {
-        path: "sluice_plugin/__init__.py",
-        text: repo!("plugins/python/sluice_plugin/__init__.py"),
-        how: How::Verbatim,
-        executable: false,
-    },
-    File {
-        path: "sluice_plugin/batch.py",
-        text: repo!("plugins/python/sluice_plugin/batch.py"),
-        how: How::Verbatim,
-        executable: false,
-    },
-    File {
-        path: "sluice_plugin/layout.py",
-        text: repo!("plugins/python/sluice_plugin/layout.py"),
-        how: How::Verbatim,
-        executable: false,
-    },
-    File {
-        path: "sluice_plugin/log.py",
-        text: repo!("plugins/python/sluice_plugin/log.py"),
-        how: How::Verbatim,
-        executable: false,
-    },
+    File { path: "README.md", text: repo!("host/templates/python-transform/README.md"), how: How::Template, executable: false },
+    File { path: "build.sh", text: repo!("host/templates/python-transform/build.sh"), how: How::Template, executable: true },
+    File { path: "requirements.txt", text: repo!("host/templates/python-transform/requirements.txt"), how: How::Template, executable: false },
+    File { path: "src/{{ident}}_transform.py", text: repo!("host/templates/python-transform/src/{{ident}}_transform.py"), how: How::Template, executable: false },
+    File { path: "sluice_plugin/__init__.py", text: repo!("plugins/python/sluice_plugin/__init__.py"), how: How::Verbatim, executable: false },
+    File { path: "sluice_plugin/batch.py", text: repo!("plugins/python/sluice_plugin/batch.py"), how: How::Verbatim, executable: false },
+    File { path: "sluice_plugin/layout.py", text: repo!("plugins/python/sluice_plugin/layout.py"), how: How::Verbatim, executable: false },
+    File { path: "sluice_plugin/log.py", text: repo!("plugins/python/sluice_plugin/log.py"), how: How::Verbatim, executable: false },
 ];
 
 /// A Go transform with the helper package, the generated bindings and the component
 /// tools.
 const GO_TRANSFORM: &[File] = &[
-    File {
-        path: "README.md",
-        text: repo!("host/templates/go-transform/README.md"),
-        how: How::Template,
-        executable: false,
-    },
-    File {
-        path: "build.sh",
-        text: repo!("host/templates/go-transform/build.sh"),
-        how: How::Template,
-        executable: true,
-    },
-    File {
-        path: "go.mod",
-        text: repo!("host/templates/go-transform/go.mod"),
-        how: How::Template,
-        executable: false,
-    },
-    File {
-        path: "main.go",
-        text: repo!("host/templates/go-transform/main.go"),
-        how: How::Template,
-        executable: false,
-    },
-    File {
-        path: "package.json",
-        text: repo!("host/templates/go-transform/package.json"),
-        how: How::Template,
-        executable: false,
-    },
-    File {
-        path: "sluice/layout.go",
-        text: repo!("plugins/go/sluice/layout.go"),
-        how: How::GoImports,
-        executable: false,
-    },
-    File {
-        path: "sluice/sluice.go",
-        text: repo!("plugins/go/sluice/sluice.go"),
-        how: How::GoImports,
-        executable: false,
-    },
-    File {
-        path: "internal/wit/WIT.sha256",
-        text: repo!("plugins/go/internal/wit/WIT.sha256"),
-        how: How::Verbatim,
-        executable: false,
-    },
-    File {
-        path: "internal/wit/exports/export_sluice_plugin_transformer/transformer.go",
-        text: repo!("plugins/go/internal/wit/exports/export_sluice_plugin_transformer/transformer.go"),
-        how: How::GoImports,
-        executable: false,
-    },
-    File {
-        path: "internal/wit/exports/wit_exports/wit_exports.go",
-        text: repo!("plugins/go/internal/wit/exports/wit_exports/wit_exports.go"),
-        how: How::GoImports,
-        executable: false,
-    },
-    File {
-        path: "internal/wit/imports/sluice_plugin_log/empty.s",
-        text: repo!("plugins/go/internal/wit/imports/sluice_plugin_log/empty.s"),
-        how: How::Verbatim,
-        executable: false,
-    },
-    File {
-        path: "internal/wit/imports/sluice_plugin_log/wit_bindings.go",
-        text: repo!("plugins/go/internal/wit/imports/sluice_plugin_log/wit_bindings.go"),
-        how: How::GoImports,
-        executable: false,
-    },
-    File {
-        path: "internal/wit/imports/sluice_plugin_transformer/empty.s",
-        text: repo!("plugins/go/internal/wit/imports/sluice_plugin_transformer/empty.s"),
-        how: How::Verbatim,
-        executable: false,
-    },
-    File {
-        path: "internal/wit/imports/sluice_plugin_transformer/wit_bindings.go",
-        text: repo!("plugins/go/internal/wit/imports/sluice_plugin_transformer/wit_bindings.go"),
-        how: How::GoImports,
-        executable: false,
-    },
-    File {
-        path: "internal/wit/imports/sluice_plugin_types/empty.s",
-        text: repo!("plugins/go/internal/wit/imports/sluice_plugin_types/empty.s"),
-        how: How::Verbatim,
-        executable: false,
-    },
-    File {
-        path: "internal/wit/imports/sluice_plugin_types/wit_bindings.go",
-        text: repo!("plugins/go/internal/wit/imports/sluice_plugin_types/wit_bindings.go"),
-        how: How::GoImports,
-        executable: false,
-    },
-    File {
-        path: "tools/componentize.mjs",
-        text: repo!("plugins/go/tools/componentize.mjs"),
-        how: How::Verbatim,
-        executable: false,
-    },
-    File {
-        path: "tools/wasi_stub.wat",
-        text: repo!("plugins/go/tools/wasi_stub.wat"),
-        how: How::Verbatim,
-        executable: false,
-    },
-    File {
-        path: "go.sum",
-        text: repo!("plugins/go/go.sum"),
-        how: How::Verbatim,
-        executable: false,
-    },
-    File {
-        path: "package-lock.json",
-        text: repo!("plugins/go/package-lock.json"),
-        how: How::NpmLock,
-        executable: false,
-    },
+    File { path: "README.md", text: repo!("host/templates/go-transform/README.md"), how: How::Template, executable: false },
+    File { path: "build.sh", text: repo!("host/templates/go-transform/build.sh"), how: How::Template, executable: true },
+    File { path: "go.mod", text: repo!("host/templates/go-transform/go.mod"), how: How::Template, executable: false },
+    File { path: "main.go", text: repo!("host/templates/go-transform/main.go"), how: How::Template, executable: false },
+    File { path: "package.json", text: repo!("host/templates/go-transform/package.json"), how: How::Template, executable: false },
+    File { path: "sluice/layout.go", text: repo!("plugins/go/sluice/layout.go"), how: How::GoImports, executable: false },
+    File { path: "sluice/sluice.go", text: repo!("plugins/go/sluice/sluice.go"), how: How::GoImports, executable: false },
+    File { path: "internal/wit/WIT.sha256", text: repo!("plugins/go/internal/wit/WIT.sha256"), how: How::Verbatim, executable: false },
+    File { path: "internal/wit/exports/export_sluice_plugin_transformer/transformer.go", text: repo!("plugins/go/internal/wit/exports/export_sluice_plugin_transformer/transformer.go"), how: How::GoImports, executable: false },
+    File { path: "internal/wit/exports/wit_exports/wit_exports.go", text: repo!("plugins/go/internal/wit/exports/wit_exports/wit_exports.go"), how: How::GoImports, executable: false },
+    File { path: "internal/wit/imports/sluice_plugin_log/empty.s", text: repo!("plugins/go/internal/wit/imports/sluice_plugin_log/empty.s"), how: How::Verbatim, executable: false },
+    File { path: "internal/wit/imports/sluice_plugin_log/wit_bindings.go", text: repo!("plugins/go/internal/wit/imports/sluice_plugin_log/wit_bindings.go"), how: How::GoImports, executable: false },
+    File { path: "internal/wit/imports/sluice_plugin_transformer/empty.s", text: repo!("plugins/go/internal/wit/imports/sluice_plugin_transformer/empty.s"), how: How::Verbatim, executable: false },
+    File { path: "internal/wit/imports/sluice_plugin_transformer/wit_bindings.go", text: repo!("plugins/go/internal/wit/imports/sluice_plugin_transformer/wit_bindings.go"), how: How::GoImports, executable: false },
+    File { path: "internal/wit/imports/sluice_plugin_types/empty.s", text: repo!("plugins/go/internal/wit/imports/sluice_plugin_types/empty.s"), how: How::Verbatim, executable: false },
+    File { path: "internal/wit/imports/sluice_plugin_types/wit_bindings.go", text: repo!("plugins/go/internal/wit/imports/sluice_plugin_types/wit_bindings.go"), how: How::GoImports, executable: false },
+    File { path: "tools/componentize.mjs", text: repo!("plugins/go/tools/componentize.mjs"), how: How::Verbatim, executable: false },
+    File { path: "tools/wasi_stub.wat", text: repo!("plugins/go/tools/wasi_stub.wat"), how: How::Verbatim, executable: false },
+    File { path: "go.sum", text: repo!("plugins/go/go.sum"), how: How::Verbatim, executable: false },
+    File { path: "package-lock.json", text: repo!("plugins/go/package-lock.json"), how: How::NpmLock, executable: false },
 ];
