@@ -8,7 +8,8 @@ use anyhow::bail;
 use super::policy::{self, Action, Failure};
 use super::{Flow, Resend};
 use crate::events::{Event, ReloadOutcome, StageCounts, StageId};
-use crate::plugin::{Batch, Outcome, Transformed};
+use crate::plugin::{Outcome, Transformed};
+use crate::record::Batch;
 use crate::sink::{DeliveryError, SendError};
 
 impl Flow {
@@ -62,7 +63,7 @@ impl Flow {
                         let reason = e.to_string();
                         for i in 0..input.len() {
                             if let Some(r) = input.to_owned_record(i) {
-                                self.dead.add(r, id, &label, &reason);
+                                self.dead.add(r, id, &label, &reason)?;
                             }
                         }
                     }
@@ -120,7 +121,7 @@ impl Flow {
                     match policy::decide(self.policy, Failure::Rejected) {
                         Action::DeadLetter => {
                             if let Some(r) = input.to_owned_record(index) {
-                                self.dead.add(r, id, label, reason);
+                                self.dead.add(r, id, label, reason)?;
                             }
                         }
                         Action::Skip => {
@@ -149,7 +150,9 @@ impl Flow {
             if let Outcome::Emit { start, count } = outcome {
                 for i in *start..start + count {
                     if let Some(r) = output.get(i as usize) {
-                        rebuilt.push_ref(r);
+                        rebuilt.push_ref(&r).map_err(|e| {
+                            anyhow::anyhow!("pipeline `{}`: {id} ({label}): {e}", self.name)
+                        })?;
                     }
                 }
             }
@@ -184,7 +187,7 @@ impl Flow {
                 }
                 Action::DeadLetter => {
                     if let Some(record) = u.record {
-                        self.dead.add(record, StageId::Sink, "kafka", &reason);
+                        self.dead.add(record, StageId::Sink, "kafka", &reason)?;
                     }
                     let dead = self.dead.take();
                     // Count the dead letter before the record it replaces

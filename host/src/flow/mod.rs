@@ -312,7 +312,7 @@ impl Flow {
     /// Sends the chain's output and the batch's dead letters under one ticket.
     fn send(
         &mut self,
-        batch: crate::plugin::Batch,
+        batch: crate::record::Batch,
         position: Option<Vec<u8>>,
     ) -> anyhow::Result<()> {
         let dead = self.dead.take();
@@ -355,7 +355,7 @@ impl Flow {
 
     fn sink_dead_letters(
         &self,
-        dead: &crate::plugin::Batch,
+        dead: &crate::record::Batch,
         ticket: &crate::position::Ticket,
     ) -> Result<(), SendError> {
         match &self.dead_letter_topic {
@@ -424,7 +424,7 @@ impl Flow {
             pipeline: self.name.to_string(),
             stage,
             plugin: plugin.clone(),
-            kind: failure_kind(e).to_string(),
+            kind: e.kind().to_string(),
             error: e.to_string(),
         });
         if e.is_quarantined() && !self.counters.quarantined.swap(true, Ordering::Relaxed) {
@@ -538,27 +538,6 @@ impl Flow {
             );
         }
         Ok(())
-    }
-}
-
-/// A bounded name for what went wrong in a plugin call (a metrics label).
-fn failure_kind(e: &PluginError) -> &'static str {
-    match e {
-        PluginError::Trap { message, .. } => {
-            if message.contains("limits.memory_mb") {
-                "memory"
-            } else if message.contains("limits.fuel") {
-                "fuel"
-            } else if message.contains("deadline") {
-                "deadline"
-            } else {
-                "trap"
-            }
-        }
-        PluginError::BadOutput { .. } => "bad_output",
-        PluginError::Quarantined { .. } => "quarantined",
-        PluginError::Call { .. } => "call",
-        _ => "other",
     }
 }
 

@@ -2,7 +2,8 @@
 //! opaque positions. Plugin sources (WebAssembly) are one kind; host-native
 //! sources (a Kafka consumer group, HTTP ingest) implement the same trait.
 
-use crate::plugin::{Batch, Plugin, PluginError, SourceInstance};
+use crate::plugin::{Plugin, PluginError, SourceInstance};
+use crate::record::Batch;
 
 /// Most bytes a source position may take; a bigger one is the source's fault.
 pub const MAX_POSITION_BYTES: usize = 64 << 10;
@@ -70,9 +71,8 @@ impl Source for PluginSource {
         })
     }
 
-    fn committed(&mut self, _position: &[u8]) -> Result<(), PluginError> {
-        // Contract 0.2.0 tells the plugin (`committed`); 0.1.0 has no such call.
-        Ok(())
+    fn committed(&mut self, position: &[u8]) -> Result<(), PluginError> {
+        self.instance.committed(position)
     }
 
     fn reopen_at(&mut self, position: Option<Vec<u8>>) {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::{DeliveryError, Route, SendError, Sink};
-use crate::plugin::{Batch, OwnedRecord};
+use crate::record::{Batch, OwnedRecord};
 use crate::position::Ticket;
 
 /// A record handed to a [`MemorySink`].

@@ -20,7 +20,7 @@ pub use embedded::EmbeddedCluster;
 pub use kafka::{KafkaSink, ProducerPool, SharedProducer, acks_settings};
 pub use memory::{MemorySink, MemorySinkControl, SentRecord};
 
-use crate::plugin::Batch;
+use crate::record::Batch;
 use crate::position::Ticket;
 
 /// Why a record was not delivered. The split is what the error policy needs:

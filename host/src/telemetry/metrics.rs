@@ -56,15 +56,17 @@ const STATES: [PipelineState; 7] = [
 
 /// The plugin failure kinds the data path reports; anything else is `other`,
 /// so the label set stays bounded whatever text arrives.
-const FAILURE_KINDS: [&str; 8] = [
+const FAILURE_KINDS: [&str; 10] = [
     "trap",
     "memory",
     "deadline",
     "fuel",
-    "output",
+    "stack_overflow",
+    "exit",
     "bad_output",
     "quarantined",
     "call",
+    "load",
 ];
 
 /// The label value of a pipeline state (the same words as `/status`).
