@@ -89,7 +89,9 @@ impl DeadLetters {
             ("sluice.original.topic", original),
             ("sluice.time", now.to_string()),
         ] {
-            record.headers.push((name.to_string(), Some(value.into_bytes())));
+            record
+                .headers
+                .push((name.to_string(), Some(value.into_bytes())));
         }
         record.topic = None;
         record.partition = None;

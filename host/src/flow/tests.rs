@@ -29,7 +29,9 @@ impl Source for Numbers {
         let mut records = Batch::default();
         let end = (self.next + self.batch).min(self.count + 1);
         for id in self.next..end {
-            records.push(None, Some(id.to_string().as_bytes()), &[]).unwrap();
+            records
+                .push(None, Some(id.to_string().as_bytes()), &[])
+                .unwrap();
         }
         self.next = end;
         Ok(Polled {

@@ -30,7 +30,9 @@ pub(crate) fn kind(e: &wasmtime::Error) -> TrapKind {
     if e.downcast_ref::<LimitExceeded>().is_some() {
         return TrapKind::Memory;
     }
-    if e.downcast_ref::<BlockedPastDeadline>().is_some() || e.downcast_ref::<WallClockCap>().is_some() {
+    if e.downcast_ref::<BlockedPastDeadline>().is_some()
+        || e.downcast_ref::<WallClockCap>().is_some()
+    {
         return TrapKind::Deadline;
     }
     if e.downcast_ref::<wasmtime_wasi::I32Exit>().is_some() {

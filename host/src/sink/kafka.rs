@@ -21,8 +21,8 @@ use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer}
 
 use super::{DeliveryError, Route, SendError, Sink};
 use crate::events::{Event, Events};
-use crate::record::{Batch, OwnedRecord, RecordRef};
 use crate::position::{Ticket, TicketState};
+use crate::record::{Batch, OwnedRecord, RecordRef};
 use crate::spec::{Acks, KafkaSinkSpec, TopicPolicy};
 
 /// What the producer's client saw of the cluster, for readiness and metrics.

@@ -11,6 +11,10 @@
 //!
 //! The README's metrics table documents every family registered here; a
 //! unit test checks that the two agree.
+//!
+//! Long because it is the registry: one declaration, help text and update
+//! per metric family, kept in one place so the names, labels and README
+//! table are checked against each other.
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
