@@ -7,7 +7,7 @@ CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
 .PHONY: quickstart test test-helpers setup tools kafka plugins plugins-rust plugins-js plugins-python plugins-go \
-        build check lint bench bench-quick clean
+        gen gen-check build check lint bench bench-quick clean
 
 ## Run the quickstart pipeline on the embedded demo cluster (Ctrl-C stops it).
 quickstart: setup plugins-rust build
@@ -51,6 +51,14 @@ kafka:
 
 plugins: plugins-rust plugins-js plugins-python plugins-go
 
+## Files generated from wit/types.wit (each language's batch-layout constants) and from
+## host/templates/ (the `sluice new` file lists): write them, or check they are current.
+gen:
+	$(CARGO) run -q -p sluice-batch-gen
+
+gen-check:
+	$(CARGO) run -q -p sluice-batch-gen -- --check
+
 plugins-rust: setup
 	bash scripts/build-plugins-rust.sh
 
@@ -69,7 +77,7 @@ build:
 check: build plugins-rust
 	./target/debug/sluice check examples/*.yaml examples/*.toml
 
-lint:
+lint: gen-check
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 

@@ -20,20 +20,25 @@ wasm_target="wasm32-wasip2"
 # with '-' turned into '_'.
 components=(
   orders file-tail mask filter set-key passthrough
-  version-tag reject-every tamper block-on-open wrong-world stale-types
+  version-tag reject-every tamper block-on-open wrong-world stale-types contract-0-1-0
   hostile-loop hostile-memory hostile-recursion hostile-file hostile-socket hostile-output hostile-sleep
-  trap-on-open
+  hostile-shared-span trap-on-open acking-source
   bench-list-passthrough bench-list-mask bench-entries
 )
+
+# The contract version, as wit/ declares it.
+version="$(sed -n 's/^package sluice:plugin@\(.*\);/\1/p' "$root/wit/types.wit")"
 
 # The export each component must have at its top level.
 expected_export() {
   case "$1" in
-    orders|file-tail) echo "sluice:plugin/source-plugin@0.1.0" ;;
+    orders | file-tail | acking-source) echo "sluice:plugin/source-plugin@$version" ;;
+    # Built against the previous contract on purpose (its own wit/).
+    contract-0-1-0) echo "sluice:plugin/transformer@0.1.0" ;;
     wrong-world) echo "greet" ;;
     bench-list-*) echo "process" ;;
     bench-entries) echo "echo-words" ;;
-    *) echo "sluice:plugin/transformer@0.1.0" ;;
+    *) echo "sluice:plugin/transformer@$version" ;;
   esac
 }
 

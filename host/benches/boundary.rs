@@ -18,7 +18,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use sluice::plugin::{Batch, Limits, PluginKind, Runtime, TransformInstance};
+use sluice::plugin::{Limits, PluginKind, Runtime, TransformInstance};
+use sluice::record::Batch;
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -77,7 +78,8 @@ fn batch(n: usize, size: usize) -> Batch {
             Some(key.as_bytes()),
             Some(&value(i, size)),
             &[("source", b"bench")],
-        );
+        )
+        .expect("a small batch");
     }
     b
 }
@@ -91,8 +93,12 @@ fn native_mask(b: &Batch) -> Batch {
             *f = serde_json::Value::String("***".into());
         }
         let bytes = serde_json::to_vec(&v).unwrap_or_default();
-        let headers: Vec<(&str, &[u8])> = r.headers().collect();
-        out.push(r.key(), Some(&bytes), &headers);
+        let headers: Vec<(&str, &[u8])> = r
+            .headers()
+            .map(|(n, v)| (n, v.unwrap_or_default()))
+            .collect();
+        out.push(r.key(), Some(&bytes), &headers)
+            .expect("a small batch");
     }
     out
 }
@@ -100,7 +106,7 @@ fn native_mask(b: &Batch) -> Batch {
 fn native_passthrough(b: &Batch) -> Batch {
     let mut out = Batch::with_capacity(b.len(), b.arena.len());
     for r in b.iter() {
-        out.push_ref(r);
+        out.push_ref(&r).expect("a small batch");
     }
     out
 }
@@ -112,7 +118,7 @@ fn to_plain(b: &Batch) -> Vec<PlainRecord> {
             value: r.value().map(<[u8]>::to_vec),
             headers: r
                 .headers()
-                .map(|(n, v)| (n.to_string(), v.to_vec()))
+                .map(|(n, v)| (n.to_string(), v.unwrap_or_default().to_vec()))
                 .collect(),
         })
         .collect()
@@ -310,7 +316,7 @@ fn main() {
         let optional: Vec<OptionalEntry> = (0..n)
             .map(|i| {
                 let e = input.entry(i).unwrap();
-                let span = |s: Option<sluice::plugin::Span>| s.map(|s| (s.offset, s.len));
+                let span = |s: Option<sluice::record::Span>| s.map(|s| (s.offset, s.len));
                 OptionalEntry {
                     key: span(e.key),
                     value: span(e.value),

@@ -19,7 +19,8 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use sluice::plugin::{Batch, Limits, PluginKind, Runtime, RuntimeOptions, TransformInstance};
+use sluice::plugin::{Limits, PluginKind, Runtime, RuntimeOptions, TransformInstance};
+use sluice::record::Batch;
 
 fn dist(name: &str) -> PathBuf {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -43,7 +44,8 @@ fn batch(n: usize) -> Batch {
         let value = format!(
             r#"{{"id":{i},"customer":"ana","email":"user{i}@example.com","amount_cents":1234,"country":"DE"}}"#
         );
-        b.push(Some(i.to_string().as_bytes()), Some(value.as_bytes()), &[]);
+        b.push(Some(i.to_string().as_bytes()), Some(value.as_bytes()), &[])
+            .expect("a small batch");
     }
     b
 }

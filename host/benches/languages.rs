@@ -55,7 +55,8 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use sluice::plugin::{Batch, Limits, PluginKind, Runtime, TransformInstance};
+use sluice::plugin::{Limits, PluginKind, Runtime, TransformInstance};
+use sluice::record::Batch;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, ResourceLimiter, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -113,7 +114,8 @@ fn batch(n: usize, shape: Shape) -> Batch {
             Some(key.as_bytes()),
             value.as_deref(),
             &[("source", b"bench")],
-        );
+        )
+        .expect("a small batch");
     }
     b
 }

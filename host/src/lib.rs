@@ -2,7 +2,8 @@
 //! plugins for sources and transforms.
 //!
 //! The modules follow the data: [`spec`] reads pipeline files, [`plugin`]
-//! runs the components, [`flow`] drives one pipeline's source → transforms →
+//! runs the components, [`record`] is what flows between them (the
+//! contract's batches), [`flow`] drives one pipeline's source → transforms →
 //! sink, [`sink`] produces to Kafka, and [`position`] turns acknowledgements
 //! into committed source positions. [`supervisor`] starts, rebuilds and stops
 //! flows as [`watch`] reports file changes; everything they tell the outside
@@ -16,6 +17,7 @@ pub mod flow;
 pub mod http;
 pub mod plugin;
 pub mod position;
+pub mod record;
 pub mod sink;
 pub mod spec;
 pub mod supervisor;

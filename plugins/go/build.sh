@@ -67,7 +67,7 @@ built=()
 for plugin in mask filter; do
   out="$dist/$plugin-go.wasm"
   if [[ $force == 0 && -f "$out" \
-        && -z "$(find cmd sluice serdejson internal tools go.mod go.sum package-lock.json build.sh "$wit" -newer "$out" -print -quit)" ]]; then
+        && -z "$(find cmd sluice internal tools go.mod go.sum package-lock.json build.sh "$wit" -newer "$out" -print -quit)" ]]; then
     echo "up to date: $out"
     built+=("$out")
     continue

@@ -7,9 +7,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use sluice::plugin::{
-    Batch, DirGrant, DirMode, Grants, Limits, NetworkGrant, Outcome, PluginError, PluginKind,
-    Runtime, RuntimeOptions, TransformInstance,
+    DirGrant, DirMode, Grants, Limits, NetworkGrant, Outcome, PluginError, PluginKind, Runtime,
+    RuntimeOptions, TransformInstance,
 };
+use sluice::record::Batch;
 
 use crate::common::{Running, cache_dir, kcat_read, plugin, sluice_run};
 
@@ -26,7 +27,7 @@ fn open(name: &str, limits: Limits) -> Result<TransformInstance, PluginError> {
 
 fn one_record() -> Batch {
     let mut b = Batch::default();
-    b.push(Some(b"k"), Some(br#"{"id":1}"#), &[]);
+    b.push(Some(b"k"), Some(br#"{"id":1}"#), &[]).unwrap();
     b
 }
 
@@ -316,7 +317,7 @@ fn a_success_resets_the_failure_count() {
     };
     let mut t = open("passthrough", limits).unwrap();
     let mut two = one_record();
-    two.push(None, Some(b"x"), &[]);
+    two.push(None, Some(b"x"), &[]).unwrap();
     assert!(t.process(two.clone()).1.is_err());
     assert_eq!(t.consecutive_failures(), 1);
     assert!(t.process(one_record()).1.is_ok());
@@ -627,4 +628,145 @@ fn hostile_plugins_are_contained_while_a_healthy_pipeline_keeps_delivering() {
         status.code().is_some(),
         "the host exited by itself, not by a signal: {status:?}"
     );
+}
+
+// --- output caps count what the host will allocate (issue 11, item 5) -----
+
+/// Most resident memory the host may reach while containing the shared-span
+/// output: far above what it needs (a few hundred MB with the embedded
+/// cluster), far below the 60 GB that copying each record would take.
+const RSS_LIMIT_KIB: u64 = 1 << 20;
+
+/// A `/proc/PID/status` field in KiB (`VmRSS`, `VmHWM`).
+fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// The records of `topic` as `value<TAB>headers` lines (kcat, an independent
+/// client), polled until `count` arrive or `timeout` passes.
+fn read_with_headers(bootstrap: &str, topic: &str, count: usize, timeout: Duration) -> Vec<String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let out = std::process::Command::new("kcat")
+            .args([
+                "-b",
+                bootstrap,
+                "-t",
+                topic,
+                "-C",
+                "-o",
+                "beginning",
+                "-e",
+                "-q",
+            ])
+            .args(["-c", &count.to_string(), "-f", "%s\t%h\n"])
+            .output()
+            .expect("kcat is installed (make tools)");
+        let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        if lines.len() >= count || Instant::now() >= deadline {
+            return lines;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn records_sharing_one_large_span_are_refused_and_the_host_stays_small() {
+    // hostile-shared-span returns 100 000 records (the default record cap)
+    // that all point at one 600 KB header value: ≈ 5 MB cross the boundary,
+    // 60 GB once every record is copied on its own, which is what the next
+    // stage's rejects under `errors: dead-letter` would do.
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let file = dir.path().join("shared.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "name: shared\nerrors: dead-letter\ndead_letter: {{ topic: shared.dlq }}\nbatch_size: 1\n\
+             source:\n  plugin: {}\n  config: {{ count: 1, rate: 0, seed: 7 }}\n\
+             transforms:\n  - plugin: {}\n  - plugin: {}\n    config: {{ n: 1 }}\n\
+             sink:\n  kafka:\n    topic: shared\n    acks: leader\n",
+            plugin("orders").display(),
+            plugin("hostile-shared-span").display(),
+            plugin("reject-every").display(),
+        ),
+    )
+    .unwrap();
+    let mut cmd = sluice_run(&file, state.path(), 60);
+    cmd.env_remove("KAFKA_BROKERS");
+    let mut run = Running::spawn(cmd);
+    let pid = run.child.id();
+
+    // Watch the host's memory; past the limit it is killed, so that the old
+    // behaviour (copying 60 GB) fails this test instead of the machine.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let killed = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let watchdog = {
+        let (stop, killed) = (stop.clone(), killed.clone());
+        std::thread::spawn(move || {
+            use std::sync::atomic::Ordering;
+            while !stop.load(Ordering::Relaxed) {
+                match proc_status_kib(pid, "VmRSS") {
+                    Some(rss) if rss > RSS_LIMIT_KIB => {
+                        killed.store(rss, Ordering::Relaxed);
+                        let _ = std::process::Command::new("kill")
+                            .args(["-KILL", &pid.to_string()])
+                            .status();
+                        return;
+                    }
+                    Some(_) => {}
+                    None => return, // exited
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        })
+    };
+
+    let cluster = run.wait_event("embedded_cluster", Duration::from_secs(120), |e| {
+        e["event"] == "embedded_cluster"
+    });
+    let bootstrap = cluster["bootstrap"].as_str().unwrap().to_string();
+    let dead = read_with_headers(&bootstrap, "shared.dlq", 1, Duration::from_secs(120));
+    let peak = proc_status_kib(pid, "VmHWM");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    watchdog.join().unwrap();
+    let killed = killed.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(
+        killed,
+        0,
+        "the host reached {} MiB of resident memory and was killed",
+        killed >> 10
+    );
+    let peak = peak.expect("the host is still running");
+    assert!(
+        peak < RSS_LIMIT_KIB,
+        "peak resident memory {} MiB",
+        peak >> 10
+    );
+
+    // Contained: the hostile stage's one input record is dead-lettered with an
+    // error naming the plugin and the limit, and nothing else is.
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    let (value, headers) = dead[0].split_once('\t').unwrap();
+    assert!(value.starts_with(r#"{"id":1,"#), "{value}");
+    assert!(
+        headers.contains("sluice.stage=transform 1")
+            && headers.contains("sluice.plugin=hostile-shared-span.wasm"),
+        "{headers}"
+    );
+    assert!(
+        headers.contains("hostile-shared-span.wasm: process returned a bad result: records 0 to ")
+            && headers.contains("over the limit of 64 MiB per call (limits.max_output_mb)"),
+        "{headers}"
+    );
+    let status = run.terminate();
+    assert!(status.code().is_some(), "{status:?}");
+    eprintln!("hostile: peak resident memory {} MiB", peak >> 10);
 }

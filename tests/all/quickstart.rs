@@ -5,9 +5,8 @@
 
 use std::time::Duration;
 
-use sluice::plugin::{
-    Batch, Limits, Outcome, PluginKind, Runtime, SourceInstance, TransformInstance,
-};
+use sluice::plugin::{Limits, Outcome, PluginKind, Runtime, SourceInstance, TransformInstance};
+use sluice::record::Batch;
 
 use crate::common::{Running, cache_dir, kcat_read, plugin, root, sluice_run};
 
@@ -36,7 +35,7 @@ pub(crate) fn expected() -> Vec<(String, String)> {
     loop {
         let p = source.poll(512).unwrap();
         for r in p.records.iter() {
-            batch.push_ref(r);
+            batch.push_ref(&r).unwrap();
         }
         if p.finished {
             break;

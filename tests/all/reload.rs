@@ -219,7 +219,7 @@ fn a_corrupt_file_keeps_the_old_version_and_a_good_file_later_is_loaded() {
         wrong["reason"]
             .as_str()
             .unwrap()
-            .contains("missing export `sluice:plugin/transformer@0.1.0`"),
+            .contains("missing export `sluice:plugin/transformer@0.2.0`"),
         "{wrong}"
     );
     replace(&tag, &v2);

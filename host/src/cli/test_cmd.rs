@@ -2,7 +2,8 @@
 //! YAML list) and print the results, or compare them with expected ones.
 //!
 //! A record is `{"key": …, "value": …, "headers": {name: value}}`; a value
-//! written as a JSON object stands for its compact JSON text. Results are
+//! written as a JSON object stands for its compact JSON text, and `null` is
+//! a null key, value (tombstone) or header value. Results are
 //! records, or `{"rejected": reason}` / `{"retry": reason}` per input.
 
 use std::path::{Path, PathBuf};
@@ -11,9 +12,8 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use serde_json::{Map, Value, json};
 
-use crate::plugin::{
-    Batch, Limits, Outcome, OwnedRecord, PluginKind, Runtime, SourceInstance, TransformInstance,
-};
+use crate::plugin::{Limits, Outcome, PluginKind, Runtime, SourceInstance, TransformInstance};
+use crate::record::{Batch, OwnedRecord};
 
 /// Arguments of `sluice test`.
 #[derive(Debug, clap::Args)]
@@ -104,16 +104,13 @@ pub fn to_record(v: &Value, index: usize) -> anyhow::Result<OwnedRecord> {
         None | Some(Value::Null) => {}
         Some(Value::Object(h)) => {
             for (name, value) in h {
-                r.headers
-                    .push((name.clone(), bytes_of(value).unwrap_or_default()));
+                r.headers.push((name.clone(), bytes_of(value)));
             }
         }
         Some(Value::Array(list)) => {
             for pair in list {
                 match pair.as_array().map(Vec::as_slice) {
-                    Some([Value::String(n), v]) => {
-                        r.headers.push((n.clone(), bytes_of(v).unwrap_or_default()))
-                    }
+                    Some([Value::String(n), v]) => r.headers.push((n.clone(), bytes_of(v))),
                     _ => bail!(
                         "record {}: headers must be {{name: value}} or [[name, value], …]",
                         index + 1
@@ -159,7 +156,7 @@ pub fn show_record(r: &OwnedRecord) -> Value {
     if !r.headers.is_empty() {
         let mut h = Map::new();
         for (n, v) in &r.headers {
-            h.insert(n.clone(), show_bytes(v));
+            h.insert(n.clone(), v.as_deref().map_or(Value::Null, show_bytes));
         }
         m.insert("headers".into(), Value::Object(h));
     }
@@ -200,7 +197,7 @@ pub fn run_transform(
 ) -> anyhow::Result<Vec<Value>> {
     let mut batch = Batch::default();
     for r in records {
-        batch.push_owned(r);
+        batch.push_owned(r)?;
     }
     let (_, result) = instance.process(batch);
     let t = result?;

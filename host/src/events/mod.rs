@@ -9,6 +9,9 @@
 //!
 //! The data path publishes once per batch (counts already summed), never per
 //! record, so observability adds no per-record work.
+//!
+//! Long because it is the contract: every event and field, documented, in
+//! one place (the JSON tests and the telemetry read).
 
 mod render;
 

@@ -8,7 +8,8 @@ use anyhow::bail;
 use super::policy::{self, Action, Failure};
 use super::{Flow, Resend};
 use crate::events::{Event, ReloadOutcome, StageCounts, StageId};
-use crate::plugin::{Batch, Outcome, Transformed};
+use crate::plugin::{Outcome, Transformed};
+use crate::record::Batch;
 use crate::sink::{DeliveryError, SendError};
 
 impl Flow {
@@ -62,7 +63,7 @@ impl Flow {
                         let reason = e.to_string();
                         for i in 0..input.len() {
                             if let Some(r) = input.to_owned_record(i) {
-                                self.dead.add(r, id, &label, &reason);
+                                self.dead.add(r, id, &label, &reason)?;
                             }
                             if let Some(t) = &mut self.tracking {
                                 t.fail(i, id, &reason, true);
@@ -116,7 +117,7 @@ impl Flow {
         };
         for u in undecodable {
             match policy::decide(self.policy, Failure::Rejected) {
-                Action::DeadLetter => self.dead.add(u.record, StageId::Source, &label, &u.reason),
+                Action::DeadLetter => self.dead.add(u.record, StageId::Source, &label, &u.reason)?,
                 Action::Skip => self.skipped(1),
                 _ => bail!(
                     "pipeline `{}`: source {label} read a record it cannot hand over: {}\n  help: set `errors: skip` or `errors: dead-letter` to go on without such records",
@@ -161,7 +162,7 @@ impl Flow {
                     match policy::decide(self.policy, Failure::Rejected) {
                         Action::DeadLetter => {
                             if let Some(r) = input.to_owned_record(index) {
-                                self.dead.add(r, id, label, reason);
+                                self.dead.add(r, id, label, reason)?;
                             }
                             if let Some(t) = &mut self.tracking {
                                 t.fail(index, id, reason, true);
@@ -202,7 +203,9 @@ impl Flow {
             if let Outcome::Emit { start, count } = outcome {
                 for i in *start..start + count {
                     if let Some(r) = output.get(i as usize) {
-                        rebuilt.push_ref(r);
+                        rebuilt.push_ref(&r).map_err(|e| {
+                            anyhow::anyhow!("pipeline `{}`: {id} ({label}): {e}", self.name)
+                        })?;
                     }
                 }
             }
@@ -239,7 +242,7 @@ impl Flow {
                 Action::DeadLetter => {
                     u.ticket.refused(u.index, &reason, true);
                     if let Some(record) = u.record {
-                        self.dead.add(record, StageId::Sink, "kafka", &reason);
+                        self.dead.add(record, StageId::Sink, "kafka", &reason)?;
                     }
                     let dead = self.dead.take();
                     // Count the dead letter before the record it replaces

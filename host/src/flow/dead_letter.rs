@@ -3,7 +3,7 @@
 //! saying where and why.
 
 use crate::events::StageId;
-use crate::plugin::{Batch, OwnedRecord};
+use crate::record::{Batch, BatchFull, OwnedRecord};
 
 /// Header naming the size of a value cut to fit the sink's record limit.
 pub const ORIGINAL_SIZE_HEADER: &str = "sluice.original.size";
@@ -32,8 +32,15 @@ impl DeadLetters {
         }
     }
 
-    /// Adds `record`, which `plugin` at `stage` could not handle because of `error`.
-    pub fn add(&mut self, mut record: OwnedRecord, stage: StageId, plugin: &str, error: &str) {
+    /// Adds `record`, which `plugin` at `stage` could not handle because of
+    /// `error`. Fails only when the dead letters of one batch outgrow a batch.
+    pub fn add(
+        &mut self,
+        mut record: OwnedRecord,
+        stage: StageId,
+        plugin: &str,
+        error: &str,
+    ) -> Result<(), BatchFull> {
         let original = record
             .topic
             .take()
@@ -45,14 +52,22 @@ impl DeadLetters {
         // Cut the value (then the key) so the dead letter fits where the
         // original did not; the original size says what was cut.
         let budget = self.max_record_bytes.saturating_sub(HEADER_ALLOWANCE);
-        let header_bytes: usize = record.headers.iter().map(|(n, v)| n.len() + v.len()).sum();
+        let header_bytes: usize = record
+            .headers
+            .iter()
+            .map(|(n, v)| n.len() + v.as_ref().map_or(0, Vec::len))
+            .sum();
         let key_len = record.key.as_ref().map_or(0, Vec::len);
         let value_len = record.value.as_ref().map_or(0, Vec::len);
         if key_len + value_len + header_bytes > budget {
             if header_bytes > budget / 2 {
                 record.headers.clear();
             }
-            let kept_headers: usize = record.headers.iter().map(|(n, v)| n.len() + v.len()).sum();
+            let kept_headers: usize = record
+                .headers
+                .iter()
+                .map(|(n, v)| n.len() + v.as_ref().map_or(0, Vec::len))
+                .sum();
             let room = budget.saturating_sub(kept_headers);
             if let Some(key) = &mut record.key {
                 key.truncate(room / 2);
@@ -63,7 +78,7 @@ impl DeadLetters {
             }
             record.headers.push((
                 ORIGINAL_SIZE_HEADER.to_string(),
-                value_len.to_string().into_bytes(),
+                Some(value_len.to_string().into_bytes()),
             ));
         }
         for (name, value) in [
@@ -74,11 +89,13 @@ impl DeadLetters {
             ("sluice.original.topic", original),
             ("sluice.time", now.to_string()),
         ] {
-            record.headers.push((name.to_string(), value.into_bytes()));
+            record
+                .headers
+                .push((name.to_string(), Some(value.into_bytes())));
         }
         record.topic = None;
         record.partition = None;
-        self.batch.push_owned(&record);
+        self.batch.push_owned(&record)
     }
 
     /// Number of dead letters waiting.
@@ -108,7 +125,7 @@ mod tests {
             .unwrap()
             .headers()
             .find(|(n, _)| *n == name)
-            .map(|(_, v)| v)
+            .and_then(|(_, v)| v)
     }
 
     #[test]
@@ -117,13 +134,14 @@ mod tests {
         d.add(
             OwnedRecord {
                 value: Some(b"v".to_vec()),
-                headers: vec![("h".into(), b"1".to_vec())],
+                headers: vec![("h".into(), Some(b"1".to_vec()))],
                 ..OwnedRecord::default()
             },
             StageId::Transform(0),
             "mask.wasm",
             "bad",
-        );
+        )
+        .unwrap();
         let b = d.take();
         assert_eq!(header(&b, "h"), Some(&b"1"[..]), "original headers kept");
         assert_eq!(header(&b, "sluice.stage"), Some(&b"transform 1"[..]));
@@ -145,7 +163,8 @@ mod tests {
             StageId::Sink,
             "kafka",
             "Broker: Message size too large",
-        );
+        )
+        .unwrap();
         let b = d.take();
         let r = b.get(0).unwrap();
         let size = r.key().unwrap().len() + r.value().unwrap().len();

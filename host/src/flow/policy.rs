@@ -93,6 +93,7 @@ mod tests {
         PluginError::Trap {
             plugin: "p".into(),
             call: "process",
+            kind: crate::plugin::TrapKind::Trap,
             message: "boom".into(),
         }
     }

@@ -3,7 +3,8 @@
 //! sources (a Kafka consumer group, HTTP ingest) implement the same trait.
 
 use super::completion::Completion;
-use crate::plugin::{Batch, OwnedRecord, Plugin, PluginError, SourceInstance};
+use crate::plugin::{Plugin, PluginError, SourceInstance};
+use crate::record::{Batch, OwnedRecord};
 
 /// Most bytes a source position may take; a bigger one is the source's fault.
 pub const MAX_POSITION_BYTES: usize = 64 << 10;
@@ -88,9 +89,8 @@ impl Source for PluginSource {
         })
     }
 
-    fn committed(&mut self, _position: &[u8]) -> Result<(), PluginError> {
-        // Contract 0.2.0 tells the plugin (`committed`); 0.1.0 has no such call.
-        Ok(())
+    fn committed(&mut self, position: &[u8]) -> Result<(), PluginError> {
+        self.instance.committed(position)
     }
 
     fn reopen_at(&mut self, position: Option<Vec<u8>>) {

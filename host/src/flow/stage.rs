@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::events::StageId;
-use crate::plugin::{Batch, Outcome, Plugin, PluginError, TransformInstance, Transformed};
+use crate::plugin::{Outcome, Plugin, PluginError, TransformInstance, Transformed};
+use crate::record::Batch;
 
 /// Attempts for a retryable plugin error before it counts as a failure.
 pub const MAX_RETRIES: u32 = 5;

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::events::{Event, Recorder, ReloadOutcome};
-use crate::plugin::{Batch, Outcome, Plugin, Transformed};
+use crate::plugin::{Outcome, Plugin, Transformed};
+use crate::record::Batch;
 use crate::sink::{DeliveryError, MemorySink, MemorySinkControl};
 
 /// Numbered records `1..=count`, `batch` per poll; the position is the next id.
@@ -28,7 +29,9 @@ impl Source for Numbers {
         let mut records = Batch::default();
         let end = (self.next + self.batch).min(self.count + 1);
         for id in self.next..end {
-            records.push(None, Some(id.to_string().as_bytes()), &[]);
+            records
+                .push(None, Some(id.to_string().as_bytes()), &[])
+                .unwrap();
         }
         self.next = end;
         Ok(Polled {
@@ -89,6 +92,7 @@ impl Transform for Native {
             let e = PluginError::Trap {
                 plugin: self.digest.clone(),
                 call: "process",
+                kind: crate::plugin::TrapKind::Trap,
                 message: "boom".into(),
             };
             return (input, Err(e));
@@ -99,7 +103,7 @@ impl Transform for Native {
             let start = output.len() as u32;
             match (self.each)(r.value().unwrap_or_default()) {
                 Ok(Some(v)) => {
-                    output.push(r.key(), Some(&v), &[]);
+                    output.push(r.key(), Some(&v), &[]).unwrap();
                     outcomes.push(Outcome::Emit { start, count: 1 });
                 }
                 Ok(None) => outcomes.push(Outcome::Emit { start, count: 0 }),
@@ -295,7 +299,7 @@ fn rejects_follow_the_error_policy() {
             .headers
             .iter()
             .find(|(k, _)| k == n)
-            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+            .map(|(_, v)| String::from_utf8_lossy(v.as_deref().unwrap_or_default()).into_owned())
     };
     assert_eq!(header("sluice.stage").as_deref(), Some("transform 1"));
     assert_eq!(header("sluice.error").as_deref(), Some("2 is even"));

@@ -2,20 +2,20 @@
 //! built from them. Everything not granted is denied; see the parent module
 //! for which WASI imports are always linkable and which need a grant.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
 
-use super::PluginError;
+use super::error::PluginError;
+use super::store::StderrTail;
 
 /// Capabilities granted to one plugin. The default grants nothing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -187,34 +187,7 @@ pub(crate) fn check_imports(
     Ok(())
 }
 
-/// Most bytes of a plugin's stderr kept to explain a trap (its tail).
-const STDERR_TAIL: usize = 2048;
-
-/// The last bytes a plugin wrote to stderr; older bytes are dropped, so a
-/// chatty plugin neither grows host memory nor fails its writes.
-#[derive(Clone, Default)]
-pub(crate) struct StderrTail(Arc<Mutex<VecDeque<u8>>>);
-
-impl StderrTail {
-    /// The kept text, lossily decoded and trimmed; empty when nothing was written.
-    pub(crate) fn text(&self) -> String {
-        let tail = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let (a, b) = tail.as_slices();
-        let mut bytes = a.to_vec();
-        bytes.extend_from_slice(b);
-        String::from_utf8_lossy(&bytes).trim().to_string()
-    }
-
-    fn push(&self, buf: &[u8]) {
-        let mut tail = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let keep = &buf[buf.len().saturating_sub(STDERR_TAIL)..];
-        let overflow = (tail.len() + keep.len()).saturating_sub(STDERR_TAIL);
-        let drop = overflow.min(tail.len());
-        tail.drain(..drop);
-        tail.extend(keep);
-    }
-}
-
+// The Store's stderr tail (state in `store`) as WASI's stderr stream.
 impl IsTerminal for StderrTail {
     fn is_terminal(&self) -> bool {
         false
@@ -362,15 +335,5 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("needs `grants.network`"), "{err}");
-    }
-
-    #[test]
-    fn the_stderr_tail_keeps_the_last_bytes() {
-        let tail = StderrTail::default();
-        tail.push(&vec![b'a'; STDERR_TAIL + 10]);
-        tail.push(b"panicked at the end");
-        let text = tail.text();
-        assert!(text.ends_with("panicked at the end"));
-        assert_eq!(text.len(), STDERR_TAIL);
     }
 }

@@ -23,7 +23,7 @@ use wasmtime_wasi::p2::bindings::sockets::ip_name_lookup::{Host as _, ResolveAdd
 use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, Network};
 use wasmtime_wasi::sockets::WasiSocketsView;
 
-use super::runtime::HostState;
+use super::store::HostState;
 
 /// The WASI version wasmtime-wasi 48 links (see its `p2/wit/deps`).
 const WASI: &str = "0.2.12";

@@ -4,9 +4,12 @@
 //! wasmtime's `StoreLimits` caps each linear memory on its own, so a component
 //! with several core modules (adapters, language runtimes) could use the cap
 //! once per memory. Here the cap is on the total, and going over it traps
-//! with an error that names the limit.
+//! with an error that names the limit. The counters are the Store's
+//! [`Budget`] (in `store`); this module is what enforces them.
 
 use wasmtime::ResourceLimiter;
+
+use super::store::Budget;
 
 /// Most tables, memories and core instances one plugin may create. Real
 /// plugins have a handful (a language runtime, an adapter, libc); these stop a
@@ -28,28 +31,6 @@ pub(crate) enum LimitExceeded {
     /// Table elements.
     #[error("exceeded the host's limit of {0} table elements")]
     TableElements(usize),
-}
-
-/// Counts memory and table growth of one Store against its limits.
-pub(crate) struct Budget {
-    memory_max: usize,
-    memory_used: usize,
-    memory_pending: usize,
-    table_used: usize,
-    table_pending: usize,
-}
-
-impl Budget {
-    /// A budget of `memory_max` bytes of linear memory in all.
-    pub(crate) fn new(memory_max: usize) -> Self {
-        Budget {
-            memory_max,
-            memory_used: 0,
-            memory_pending: 0,
-            table_used: 0,
-            table_pending: 0,
-        }
-    }
 }
 
 impl ResourceLimiter for Budget {

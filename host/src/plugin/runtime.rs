@@ -10,52 +10,24 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Cache, CacheConfig, Config, Engine};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{SourcePre, TransformPre, log};
-use super::grants::StderrTail;
-use super::{PluginError, PluginKind};
-
-/// How often the engine's epoch advances; the unit of call deadlines.
-pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
-
-/// What every plugin's Store holds.
-pub(crate) struct HostState {
-    pub(crate) wasi: WasiCtx,
-    pub(crate) table: ResourceTable,
-    pub(crate) limits: super::limiter::Budget,
-    pub(crate) label: Arc<str>,
-    pub(crate) log_lines: u64,
-    /// When the running call must end; blocking WASI waits give up then.
-    pub(crate) deadline: Instant,
-    /// The running call's CPU budget, checked on each epoch deadline.
-    pub(crate) clock: super::instance::CallClock,
-    /// Host names the plugin may look up (from its network grant).
-    pub(crate) lookup_names: Arc<[String]>,
-    /// The tail of what the plugin wrote to stderr, to explain a trap.
-    pub(crate) stderr: StderrTail,
-}
-
-impl WasiView for HostState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
+use super::deadline::EPOCH_TICK;
+use super::error::{PluginError, PluginKind};
+use super::grants::{self, Grants};
+use super::store::HostState;
+use super::{guard, world};
 
 /// Longest log line a plugin may write; longer lines are cut.
 const MAX_LOG_LINE: usize = 4096;
 
 impl log::Host for HostState {
     fn emit(&mut self, level: log::Level, message: String) {
-        self.log_lines += 1;
         let mut message = message;
         if message.len() > MAX_LOG_LINE {
             let mut cut = MAX_LOG_LINE;
@@ -141,7 +113,7 @@ impl Flavor {
         let engine = Engine::new(&config)?;
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-        super::guard::add_to_linker(&mut linker)?;
+        guard::add_to_linker(&mut linker)?;
         log::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
         Ok(Flavor { engine, linker })
     }
@@ -209,11 +181,6 @@ impl Runtime {
         })
     }
 
-    /// The options this runtime was built with.
-    pub fn options(&self) -> &RuntimeOptions {
-        &self.options
-    }
-
     /// Reads (within the size limit), compiles (or takes from the cache) and
     /// checks a component file against the world `kind`.
     pub fn load(&self, path: &Path, kind: PluginKind) -> Result<Plugin, PluginError> {
@@ -225,7 +192,7 @@ impl Runtime {
     pub fn component_names(&self, path: &Path) -> anyhow::Result<(Vec<String>, Vec<String>)> {
         let bytes = self.read(path)?;
         let component = self.compile(&self.plain, path, &bytes)?;
-        Ok(super::world::names(&self.plain.engine, &component))
+        Ok(world::names(&self.plain.engine, &component))
     }
 
     /// As [`Runtime::load`], from bytes already read.
@@ -251,9 +218,9 @@ impl Runtime {
         }
         let digest = hex::encode(Sha256::digest(bytes));
         let component = self.compile(&self.plain, path, bytes)?;
-        super::world::check(&self.plain.engine, &component, path, kind)?;
+        world::check(&self.plain.engine, &component, path, kind)?;
         let pre = pre_instantiate(&self.plain, &component, path, kind)?;
-        let (imports, _) = super::world::names(&self.plain.engine, &component);
+        let (imports, _) = world::names(&self.plain.engine, &component);
         Ok(Plugin {
             inner: Arc::new(PluginInner {
                 path: path.to_path_buf(),
@@ -414,7 +381,7 @@ impl Plugin {
     }
     /// The component's import and export names.
     pub fn names(&self) -> (Vec<String>, Vec<String>) {
-        super::world::names(&self.inner.runtime.plain.engine, &self.inner.component)
+        world::names(&self.inner.runtime.plain.engine, &self.inner.component)
     }
     /// SHA-256 of the file's bytes, hex.
     pub fn digest(&self) -> &str {
@@ -434,8 +401,8 @@ impl Plugin {
 
     /// Refuses the plugin if it imports an interface `grants` do not allow,
     /// naming the import and the grant that would allow it.
-    pub fn check_grants(&self, grants: &super::Grants, label: &str) -> Result<(), PluginError> {
-        super::grants::check_imports(&self.inner.imports, grants, label)
+    pub fn check_grants(&self, grants: &Grants, label: &str) -> Result<(), PluginError> {
+        grants::check_imports(&self.inner.imports, grants, label)
     }
 
     /// The engine and pre-instantiated component to run with or without fuel.

@@ -41,7 +41,7 @@ pub struct Undelivered {
     /// Why.
     pub error: DeliveryError,
     /// The record as it was sent, for a dead letter (only for records Kafka refused).
-    pub record: Option<crate::plugin::OwnedRecord>,
+    pub record: Option<crate::record::OwnedRecord>,
     /// Whether the record was itself a dead letter.
     pub dead_letter: bool,
 }
@@ -302,7 +302,7 @@ impl Ticket {
         &self,
         index: Option<u32>,
         error: DeliveryError,
-        record: Option<crate::plugin::OwnedRecord>,
+        record: Option<crate::record::OwnedRecord>,
     ) {
         let w = &self.inner.watermark;
         w.in_flight.fetch_sub(1, Ordering::Relaxed);

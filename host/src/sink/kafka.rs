@@ -21,8 +21,8 @@ use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer}
 
 use super::{DeliveryError, Route, SendError, Sink};
 use crate::events::{Event, Events};
-use crate::plugin::{Batch, OwnedRecord, RecordRef};
 use crate::position::{Ticket, TicketState};
+use crate::record::{Batch, OwnedRecord, RecordRef};
 use crate::spec::{Acks, KafkaSinkSpec, TopicPolicy};
 
 /// What the producer's client saw of the cluster, for readiness and metrics.
@@ -89,7 +89,7 @@ fn owned(message: &impl Message) -> OwnedRecord {
             .headers()
             .map(|h| {
                 h.iter()
-                    .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
+                    .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
                     .collect()
             })
             .unwrap_or_default(),
@@ -307,10 +307,7 @@ impl Sink for KafkaSink {
             if headers.peek().is_some() {
                 let mut owned = OwnedHeaders::new();
                 for (name, value) in headers {
-                    owned = owned.insert(Header {
-                        key: name,
-                        value: Some(value),
-                    });
+                    owned = owned.insert(Header { key: name, value });
                 }
                 out = out.headers(owned);
             }

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::{DeliveryError, Route, SendError, Sink};
-use crate::plugin::{Batch, OwnedRecord};
 use crate::position::Ticket;
+use crate::record::{Batch, OwnedRecord};
 
 /// A record handed to a [`MemorySink`].
 #[derive(Debug, Clone)]

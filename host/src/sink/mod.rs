@@ -20,8 +20,8 @@ pub use embedded::EmbeddedCluster;
 pub use kafka::{KafkaSink, ProducerPool, SharedProducer, acks_settings};
 pub use memory::{MemorySink, MemorySinkControl, SentRecord};
 
-use crate::plugin::Batch;
 use crate::position::Ticket;
+use crate::record::Batch;
 
 /// Why a record was not delivered. The split is what the error policy needs:
 /// only a record refused *for itself* may be skipped or dead-lettered.

@@ -5,6 +5,9 @@
 //! Scalars are text until a field asks for a type: `batch_size: "512"`,
 //! `batch_size: 512` and `batch_size = "${BATCH}"` all give 512, and a
 //! plugin's `config` gets exactly the characters written.
+//!
+//! Long because it is one serde `Deserializer` over the tree: the trait's
+//! methods come as a set, and splitting them would scatter one type.
 
 use std::fmt;
 

@@ -7,9 +7,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use super::plugins::{PluginCache, digest, plugin_label};
+use super::{Msg, Phase, Supervisor};
 use crate::events::StageId;
+use crate::events::{Event, ReloadOutcome};
 use crate::flow::{Control, PluginSource, Source};
 use crate::plugin::{Limits, PluginKind, SourceInstance, TransformInstance};
+use crate::watch::{Changed, dir_of};
 
 /// One plugin of one running pipeline.
 #[derive(Clone)]
@@ -114,4 +117,85 @@ pub fn prepare(slot: &Slot, plugins: &PluginCache) -> Option<Prepared> {
         digest: new,
         result,
     })
+}
+
+impl Supervisor {
+    /// Plugin files in `changed` may have new bytes (of pipeline `only`, or
+    /// of every pipeline): prepare swaps off this task.
+    pub(super) fn plugins_changed(&mut self, changed: &Changed, only: Option<&str>) {
+        for (name, entry) in &self.entries {
+            let Phase::Running(live) = &entry.phase else {
+                continue;
+            };
+            if only.is_some_and(|o| o != name) {
+                continue;
+            }
+            for (index, slot) in live.slots.iter().enumerate() {
+                if !changed.dirs.contains(&dir_of(&slot.path)) {
+                    continue;
+                }
+                let (slot, plugins, tx) = (slot.clone(), self.ctx.plugins.clone(), self.tx.clone());
+                let (name, generation) = (name.clone(), entry.generation);
+                tokio::task::spawn_blocking(move || {
+                    if let Some(prepared) = prepare(&slot, &plugins) {
+                        let _ = tx.send(Msg::Prepared {
+                            name,
+                            generation,
+                            slot: index,
+                            prepared,
+                        });
+                    }
+                });
+            }
+        }
+    }
+
+    /// A new plugin version is ready (or was refused).
+    pub(super) fn prepared(
+        &mut self,
+        name: String,
+        generation: u64,
+        index: usize,
+        prepared: Prepared,
+    ) {
+        let Some(entry) = self.entries.get_mut(&name) else {
+            return;
+        };
+        let Phase::Running(live) = &mut entry.phase else {
+            return;
+        };
+        if entry.generation != generation || self.stopping {
+            return;
+        }
+        let Some(slot) = live.slots.get_mut(index) else {
+            return;
+        };
+        match prepared.result {
+            Ok(control) => {
+                tracing::info!(pipeline = %name, file = %slot.path.display(), new = %&prepared.digest[..12], "Reloading {}", slot.stage);
+                if matches!(slot.stage, StageId::Transform(_)) {
+                    *slot.running.lock().unwrap_or_else(|p| p.into_inner()) = prepared.digest;
+                }
+                let _ = live.handle.control.send(control);
+            }
+            Err(reason) => {
+                if matches!(slot.stage, StageId::Transform(_)) {
+                    slot.refused = Some(prepared.digest.clone());
+                }
+                tracing::warn!(pipeline = %name, file = %slot.path.display(), %reason, "Reload failed");
+                self.ctx.events.publish(Event::Reload {
+                    pipeline: name.clone(),
+                    stage: slot.stage,
+                    plugin: plugin_label(&slot.path),
+                    file: slot.path.display().to_string(),
+                    old_digest: slot.running(),
+                    new_digest: prepared.digest,
+                    outcome: ReloadOutcome::Failed,
+                    reason: Some(reason),
+                    pause_micros: None,
+                    resumed_from: None,
+                });
+            }
+        }
+    }
 }

@@ -11,6 +11,10 @@
 //!
 //! The README's metrics table documents every family registered here; a
 //! unit test checks that the two agree.
+//!
+//! Long because it is the registry: one declaration, help text and update
+//! per metric family, kept in one place so the names, labels and README
+//! table are checked against each other.
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
@@ -56,15 +60,17 @@ const STATES: [PipelineState; 7] = [
 
 /// The plugin failure kinds the data path reports; anything else is `other`,
 /// so the label set stays bounded whatever text arrives.
-const FAILURE_KINDS: [&str; 8] = [
+const FAILURE_KINDS: [&str; 10] = [
     "trap",
     "memory",
     "deadline",
     "fuel",
-    "output",
+    "stack_overflow",
+    "exit",
     "bad_output",
     "quarantined",
     "call",
+    "load",
 ];
 
 /// The label value of a pipeline state (the same words as `/status`).

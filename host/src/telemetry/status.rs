@@ -7,6 +7,10 @@
 //! failing with nothing running in its place, and the process must not be
 //! shutting down. A pipeline's sink reachability arrives as its
 //! [`PipelineState::BrokerUnreachable`] state.
+//!
+//! Long because it holds the `/status` document's types (every field is the
+//! JSON an operator reads, documented here) beside the one subscriber that
+//! fills them; the tests live in `telemetry/tests.rs`.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;

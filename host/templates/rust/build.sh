@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds dist/{{name}}.wasm, a WebAssembly component for Sluice ({{kind}} world of
-# sluice:plugin@0.1.0), from this Rust crate.
+# sluice:plugin@0.2.0), from this Rust crate.
 #
 #   ./build.sh          build (incremental)
 #   ./build.sh --test   build, then run the sample test: sluice test … --expect

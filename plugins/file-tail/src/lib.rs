@@ -32,7 +32,7 @@
 //!   whole. `long_lines`: `truncate` (default: emit the first
 //!   `max_line_bytes` bytes with header `file.truncated` = the limit) or
 //!   `skip` (drop the line, logged). A source plugin cannot reject a record
-//!   in contract 0.1.0, so a long line does not go through `errors:` itself:
+//!   in the contract (0.2.0), so a long line does not go through `errors:` itself:
 //!   route on the `file.truncated` header in a transform if it must.
 //! - `scan_interval_ms` (default 250): least time between two directory
 //!   scans (new files, rotations, truncations). Open files are read on every poll.

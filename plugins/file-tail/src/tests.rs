@@ -128,7 +128,7 @@ impl Harness {
                 let h = |n: &str| {
                     r.headers()
                         .find(|(k, _)| *k == n)
-                        .map(|(_, v)| String::from_utf8(v.to_vec()).unwrap())
+                        .map(|(_, v)| String::from_utf8(v.unwrap().to_vec()).unwrap())
                 };
                 Line {
                     value: String::from_utf8(r.value().unwrap().to_vec()).unwrap(),

@@ -1,15 +1,17 @@
-//! Drops records whose top-level JSON field equals a configured text.
+//! Drops records whose top-level JSON field equals a configured value.
 //!
 //! Configuration:
 //!
 //! - `field` (required): the top-level JSON key to look at.
-//! - `equals` (required): the text that drops a record.
+//! - `equals` (required): the value that drops a record.
 //!
 //! The field's value matches when it is a string equal to `equals` (compared
-//! as decoded text, without quotes), a number whose decimal text is `equals`
-//! (`42` matches `"42"`, `1.5` matches `"1.5"`), a boolean whose text is
-//! `equals` (`true`/`false`), or null when `equals` is `null`. Arrays and
-//! objects never match.
+//! as decoded text, without quotes), a number equal to `equals` read as a
+//! number (compared as 64-bit floats, as JavaScript compares numbers: `42`
+//! matches `42` and `42.0`), a boolean whose text is `equals` (`true` /
+//! `false`), or null when `equals` is `null`. Arrays and objects never match.
+//! The same rule holds in the JavaScript, Python and Go examples, each with
+//! its language's own JSON.
 //!
 //! Matching records are dropped (emit zero records); the rest pass through
 //! byte for byte, as do tombstones (null values) and objects without the
@@ -23,23 +25,34 @@ use sluice_plugin::{Config, ConfigError, Emitter, Outcome, RecordRef, Transform}
 pub struct Filter {
     field: String,
     equals: String,
+    /// `equals` read as a JSON number, when it is one.
+    number: Option<f64>,
 }
 
 impl Filter {
     fn matches(&self, value: &Value) -> bool {
         match value {
+            Value::String(s) => *s == self.equals,
+            Value::Number(n) => self.number.is_some_and(|want| n.as_f64() == Some(want)),
+            Value::Bool(b) => self.equals == if *b { "true" } else { "false" },
             Value::Null => self.equals == "null",
             Value::Array(_) | Value::Object(_) => false,
-            scalar => json::scalar_text(scalar).is_some_and(|text| text == self.equals),
         }
     }
 }
 
 impl Transform for Filter {
     fn open(config: &Config) -> Result<Self, ConfigError> {
+        let field = config.required_str("field")?.to_owned();
+        let equals = config.required_str("equals")?.to_owned();
+        let number = match json::parse_value(equals.as_bytes()) {
+            Some(Value::Number(n)) => n.as_f64(),
+            _ => None,
+        };
         Ok(Filter {
-            field: config.required_str("field")?.to_owned(),
-            equals: config.required_str("equals")?.to_owned(),
+            field,
+            equals,
+            number,
         })
     }
 
@@ -120,17 +133,24 @@ mod tests {
     }
 
     #[test]
-    fn numbers_booleans_null_compare_by_text() {
+    fn numbers_compare_as_numbers_booleans_and_null_by_text() {
         assert_eq!(
             run(
                 "42",
                 &[
                     Some(r#"{"status":42}"#),
                     Some(r#"{"status":"42"}"#),
+                    Some(r#"{"status":42.0}"#),
+                    Some(r#"{"status":4.2e1}"#),
                     Some(r#"{"status":42.5}"#)
                 ]
             ),
-            ["drop", "drop", "keep"]
+            ["drop", "drop", "drop", "drop", "keep"]
+        );
+        assert_eq!(
+            run("042", &[Some(r#"{"status":42}"#)]),
+            ["keep"],
+            "not JSON"
         );
         assert_eq!(run("true", &[Some(r#"{"status":true}"#)]), ["drop"]);
         assert_eq!(run("null", &[Some(r#"{"status":null}"#)]), ["drop"]);

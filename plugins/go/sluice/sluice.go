@@ -1,9 +1,10 @@
 // Package sluice is the helper for Sluice transform plugins written in Go.
 //
 // A batch crosses the WebAssembly boundary as one byte arena plus two flat lists of
-// u32 words that point into it (see wit/types.wit). This package hides that layout: a
-// plugin implements Transformer on plain Records, and registers itself from its main
-// package:
+// u32 words that point into it (see wit/types.wit); the word positions and flag bits
+// are the constants of layout.go, generated from the same WIT by `make gen`. This
+// package hides that layout: a plugin implements Transformer on plain Records, and
+// registers itself from its main package:
 //
 //	func init() { sluice.Register(&myPlugin{}) }
 //	func main() {}
@@ -17,6 +18,7 @@ package sluice
 
 import (
 	"fmt"
+	"unicode/utf8"
 	"unsafe"
 
 	"sluiceplugins/internal/wit/imports/sluice_plugin_log"
@@ -27,6 +29,8 @@ import (
 )
 
 // Header is one Kafka record header. Kafka keeps headers in order and allows repeats.
+// A nil Value is a null header value; an empty non-nil slice is an empty value. The
+// name must be UTF-8.
 type Header struct {
 	Name  string
 	Value []byte
@@ -46,39 +50,119 @@ type Record struct {
 	Topic     *string // overrides the pipeline's sink topic
 	Partition *int32  // overrides the partitioner
 
-	src *[recordWords]uint32 // the words it was decoded from, to reuse their spans
+	src *[RecordWords]uint32 // the words it was decoded from, to reuse their spans
 }
 
 // Batch is the WIT batch type: an arena and the words of its records and headers.
 type Batch = wt.Batch
 
-// The word layout of a batch (wit/types.wit, `batch`).
-const (
-	recordWords = 12 // words per record in Batch.Records
-	headerWords = 4  // words per header in Batch.Headers
-
-	flagKey       = 1 << 0
-	flagValue     = 1 << 1
-	flagTimestamp = 1 << 2
-	flagTopic     = 1 << 3
-	flagPartition = 1 << 4
-)
-
 var empty = []byte{}
 
-// DecodeBatch turns a WIT batch into plain records, in order. It panics on a batch
-// whose word counts or spans do not fit its layout.
-func DecodeBatch(b *Batch) []Record {
-	arena, words, hwords := b.Arena, b.Records, b.Headers
-	if len(words)%recordWords != 0 || len(hwords)%headerWords != 0 {
-		panic(fmt.Sprintf("malformed batch: %d record words and %d header words (multiples of %d and %d expected)",
-			len(words), len(hwords), recordWords, headerWords))
+// BatchError is a batch that breaks the contract: the record at fault (the record
+// count when none is), the field ("record-words", "header-words", "arena", "flags",
+// "key", "value", "topic", "headers", "header-name", "header-value"), the header
+// entry's index for header fields (-1 otherwise) and a message naming them.
+type BatchError struct {
+	Record  int
+	Field   string
+	Header  int
+	Message string
+}
+
+func (e *BatchError) Error() string { return fmt.Sprintf("record %d: %s", e.Record, e.Message) }
+
+// Validate checks b against the contract's rules, in the order the host and every
+// other helper check them; nil when b is valid.
+func Validate(b *Batch) *BatchError {
+	arena, words, hw := b.Arena, b.Records, b.Headers
+	n := len(words) / RecordWords
+	bad := func(record int, field string, header int, format string, args ...any) *BatchError {
+		return &BatchError{Record: record, Field: field, Header: header, Message: fmt.Sprintf(format, args...)}
 	}
-	n := len(words) / recordWords
+	if len(words)%RecordWords != 0 {
+		return bad(n, "record-words", -1, "the record list holds %d words, not a multiple of %d", len(words), RecordWords)
+	}
+	if len(hw)%HeaderWords != 0 {
+		return bad(n, "header-words", -1, "the header list holds %d words, not a multiple of %d", len(hw), HeaderWords)
+	}
+	size := uint64(len(arena))
+	if size >= NullValueLen {
+		return bad(n, "arena", -1, "the arena holds %d bytes, more than u32 offsets address", size)
+	}
+	count := uint64(len(hw) / HeaderWords)
+	fits := func(offset, length uint32) bool { return uint64(offset)+uint64(length) <= size }
+	spans := [...]struct {
+		flag        uint32
+		offset, len int
+		field       string
+	}{
+		{FlagKey, RecordKeyOffset, RecordKeyLen, "key"},
+		{FlagValue, RecordValueOffset, RecordValueLen, "value"},
+		{FlagTopic, RecordTopicOffset, RecordTopicLen, "topic"},
+	}
+	for i := 0; i < n; i++ {
+		w := words[i*RecordWords : (i+1)*RecordWords]
+		flags := w[RecordFlags]
+		if unknown := flags &^ FlagsAll; unknown != 0 {
+			return bad(i, "flags", -1, "unknown flag bits %#x", unknown)
+		}
+		for _, s := range spans {
+			if flags&s.flag != 0 && !fits(w[s.offset], w[s.len]) {
+				return bad(i, s.field, -1, "%s span %d..%d exceeds the arena of %d bytes",
+					s.field, w[s.offset], uint64(w[s.offset])+uint64(w[s.len]), size)
+			}
+		}
+		if flags&FlagTopic != 0 && !utf8.Valid(span(arena, w[RecordTopicOffset], w[RecordTopicLen])) {
+			return bad(i, "topic", -1, "topic is not UTF-8")
+		}
+		start, length := w[RecordHeadersStart], w[RecordHeadersLen]
+		if uint64(start)+uint64(length) > count {
+			return bad(i, "headers", -1, "headers %d+%d exceed the %d headers of the batch", start, length, count)
+		}
+	}
+	for h := 0; h < int(count); h++ {
+		e := hw[h*HeaderWords : (h+1)*HeaderWords]
+		no, nl, vo, vl := e[HeaderNameOffset], e[HeaderNameLen], e[HeaderValueOffset], e[HeaderValueLen]
+		field, problem := "", ""
+		switch {
+		case !fits(no, nl):
+			field, problem = "header-name", fmt.Sprintf("header %d name span %d..%d exceeds the arena of %d bytes", h, no, uint64(no)+uint64(nl), size)
+		case !utf8.Valid(span(arena, no, nl)):
+			field, problem = "header-name", fmt.Sprintf("header %d name is not UTF-8", h)
+		case vl == NullValueLen:
+			if vo != 0 {
+				field, problem = "header-value", fmt.Sprintf("header %d value is null but its offset word is %d, not 0", h, vo)
+			}
+		case !fits(vo, vl):
+			field, problem = "header-value", fmt.Sprintf("header %d value span %d..%d exceeds the arena of %d bytes", h, vo, uint64(vo)+uint64(vl), size)
+		}
+		if field != "" {
+			record := n
+			for i := 0; i < n; i++ {
+				start := uint64(words[i*RecordWords+RecordHeadersStart])
+				if start <= uint64(h) && uint64(h) < start+uint64(words[i*RecordWords+RecordHeadersLen]) {
+					record = i
+					break
+				}
+			}
+			return bad(record, field, h, "%s", problem)
+		}
+	}
+	return nil
+}
+
+// DecodeBatch turns a WIT batch into plain records, in order, after checking it
+// (see Validate).
+func DecodeBatch(b *Batch) ([]Record, error) {
+	if err := Validate(b); err != nil {
+		return nil, err
+	}
+	arena, words, hwords := b.Arena, b.Records, b.Headers
+	n := len(words) / RecordWords
 	out := make([]Record, n)
 	// One allocation each for the headers, timestamps, topics and partitions of all
 	// records; Kafka records rarely lack a timestamp, so these are not per record.
-	headers := make([]Header, 0, len(hwords)/headerWords)
+	headers := make([]Header, 0, len(hwords)/HeaderWords)
 	var timestamps []int64
 	var topics []string
 	var partitions []int32
@@ -87,58 +171,62 @@ func DecodeBatch(b *Batch) []Record {
 	var names []string
 	var topic string
 	for i := range out {
-		w := (*[recordWords]uint32)(words[i*recordWords:])
+		w := (*[RecordWords]uint32)(words[i*RecordWords:])
 		r := &out[i]
 		r.src = w
-		flags := w[0]
-		if flags&flagKey != 0 {
-			r.Key = span(arena, w[1], w[2])
+		flags := w[RecordFlags]
+		if flags&FlagKey != 0 {
+			r.Key = span(arena, w[RecordKeyOffset], w[RecordKeyLen])
 		}
-		if flags&flagValue != 0 {
-			r.Value = span(arena, w[3], w[4])
+		if flags&FlagValue != 0 {
+			r.Value = span(arena, w[RecordValueOffset], w[RecordValueLen])
 		}
-		if count := int(w[6]); count > 0 {
-			start := int(w[5]) * headerWords
-			hs := hwords[start : start+count*headerWords]
+		if count := int(w[RecordHeadersLen]); count > 0 {
+			start := int(w[RecordHeadersStart]) * HeaderWords
+			hs := hwords[start : start+count*HeaderWords]
 			first := len(headers)
 			for j := 0; j < count; j++ {
-				h := hs[j*headerWords : (j+1)*headerWords]
-				name := span(arena, h[0], h[1])
+				h := hs[j*HeaderWords : (j+1)*HeaderWords]
+				name := span(arena, h[HeaderNameOffset], h[HeaderNameLen])
 				if j == len(names) {
 					names = append(names, string(name))
 				} else if names[j] != string(name) {
 					names[j] = string(name)
 				}
-				headers = append(headers, Header{Name: names[j], Value: span(arena, h[2], h[3])})
+				var value []byte // nil: a null header value
+				if h[HeaderValueLen] != NullValueLen {
+					value = span(arena, h[HeaderValueOffset], h[HeaderValueLen])
+				}
+				headers = append(headers, Header{Name: names[j], Value: value})
 			}
 			r.Headers = headers[first:len(headers):len(headers)]
 		}
-		if flags&flagTimestamp != 0 {
+		if flags&FlagTimestamp != 0 {
 			if timestamps == nil {
 				timestamps = make([]int64, n)
 			}
-			timestamps[i] = int64(uint64(w[7]) | uint64(w[8])<<32)
+			timestamps[i] = int64(uint64(w[RecordTimestampLow]) | uint64(w[RecordTimestampHigh])<<32)
 			r.Timestamp = &timestamps[i]
 		}
-		if flags&flagTopic != 0 {
+		if flags&FlagTopic != 0 {
 			if topics == nil {
 				topics = make([]string, n)
 			}
-			if name := span(arena, w[9], w[10]); topic != string(name) {
+			if name := span(arena, w[RecordTopicOffset], w[RecordTopicLen]); topic != string(name) {
 				topic = string(name)
 			}
 			topics[i] = topic
 			r.Topic = &topics[i]
 		}
-		if flags&flagPartition != 0 {
+		if flags&FlagPartition != 0 {
 			if partitions == nil {
 				partitions = make([]int32, n)
 			}
-			partitions[i] = int32(w[11])
+			partitions[i] = int32(w[RecordPartition])
 			r.Partition = &partitions[i]
 		}
 	}
-	return out
+	return out, nil
 }
 
 // span returns arena[offset : offset+n], capacity-limited; never nil.
@@ -169,7 +257,7 @@ func NewBuilder(in *Batch) *Builder {
 	if in != nil {
 		// Sized for one output per input with the same headers; grow resizes
 		// from the rate seen when a plugin emits or adds more.
-		b.inputs = len(in.Records) / recordWords
+		b.inputs = len(in.Records) / RecordWords
 		b.records = make([]uint32, 0, len(in.Records))
 		b.headers = make([]uint32, 0, len(in.Headers))
 		b.emitted = make([]uint32, 0, b.inputs)
@@ -289,54 +377,66 @@ func (b *Builder) push(r *Record) {
 	if src != nil && !b.owns(src) {
 		src = nil
 	}
-	var w [recordWords]uint32
+	var w [RecordWords]uint32
 	if r.Key != nil {
-		w[0] |= flagKey
-		w[1], w[2] = b.bytes(r.Key)
+		w[RecordFlags] |= FlagKey
+		w[RecordKeyOffset], w[RecordKeyLen] = b.bytes(r.Key)
 	}
 	if r.Value != nil {
-		w[0] |= flagValue
-		w[3], w[4] = b.bytes(r.Value)
+		w[RecordFlags] |= FlagValue
+		w[RecordValueOffset], w[RecordValueLen] = b.bytes(r.Value)
 	}
 	// Headers are written in record order, so a record's are contiguous.
-	w[5], w[6] = uint32(len(b.headers)/headerWords), uint32(len(r.Headers))
+	w[RecordHeadersStart] = uint32(len(b.headers) / HeaderWords)
+	w[RecordHeadersLen] = uint32(len(r.Headers))
 	if len(r.Headers) > 0 {
 		var from []uint32 // the header words r was decoded with, for their names
 		if src != nil {
-			start := int(src[5]) * headerWords
-			from = b.in.Headers[start : start+int(src[6])*headerWords]
+			start := int(src[RecordHeadersStart]) * HeaderWords
+			from = b.in.Headers[start : start+int(src[RecordHeadersLen])*HeaderWords]
 		}
-		b.headers = b.grow(b.headers, len(r.Headers)*headerWords)
+		b.headers = b.grow(b.headers, len(r.Headers)*HeaderWords)
 		for j := range r.Headers {
 			h := &r.Headers[j]
-			var no, nl uint32
-			if k := j * headerWords; k < len(from) && b.reuse(h.Name, from[k], from[k+1]) {
-				no, nl = from[k], from[k+1]
+			var e [HeaderWords]uint32
+			k := j * HeaderWords
+			if k < len(from) && b.reuse(h.Name, from[k+HeaderNameOffset], from[k+HeaderNameLen]) {
+				e[HeaderNameOffset], e[HeaderNameLen] = from[k+HeaderNameOffset], from[k+HeaderNameLen]
 			} else {
-				no, nl = b.text(h.Name)
+				if !utf8.ValidString(h.Name) {
+					panic(fmt.Sprintf("header name %q is not UTF-8", h.Name))
+				}
+				e[HeaderNameOffset], e[HeaderNameLen] = b.text(h.Name)
 			}
-			vo, vl := b.bytes(h.Value)
-			b.headers = append(b.headers, no, nl, vo, vl)
+			if h.Value == nil {
+				e[HeaderValueLen] = NullValueLen // a null header value (offset 0)
+			} else {
+				e[HeaderValueOffset], e[HeaderValueLen] = b.bytes(h.Value)
+			}
+			b.headers = append(b.headers, e[:]...)
 		}
 	}
 	if r.Timestamp != nil {
-		w[0] |= flagTimestamp
+		w[RecordFlags] |= FlagTimestamp
 		t := uint64(*r.Timestamp)
-		w[7], w[8] = uint32(t), uint32(t>>32)
+		w[RecordTimestampLow], w[RecordTimestampHigh] = uint32(t), uint32(t>>32)
 	}
 	if r.Topic != nil {
-		w[0] |= flagTopic
-		if src != nil && src[0]&flagTopic != 0 && b.reuse(*r.Topic, src[9], src[10]) {
-			w[9], w[10] = src[9], src[10]
+		w[RecordFlags] |= FlagTopic
+		if src != nil && src[RecordFlags]&FlagTopic != 0 && b.reuse(*r.Topic, src[RecordTopicOffset], src[RecordTopicLen]) {
+			w[RecordTopicOffset], w[RecordTopicLen] = src[RecordTopicOffset], src[RecordTopicLen]
 		} else {
-			w[9], w[10] = b.text(*r.Topic)
+			if !utf8.ValidString(*r.Topic) {
+				panic(fmt.Sprintf("topic %q is not UTF-8", *r.Topic))
+			}
+			w[RecordTopicOffset], w[RecordTopicLen] = b.text(*r.Topic)
 		}
 	}
 	if r.Partition != nil {
-		w[0] |= flagPartition
-		w[11] = uint32(*r.Partition)
+		w[RecordFlags] |= FlagPartition
+		w[RecordPartition] = uint32(*r.Partition)
 	}
-	b.records = append(b.grow(b.records, recordWords), w[:]...)
+	b.records = append(b.grow(b.records, RecordWords), w[:]...)
 }
 
 // grow returns words with room for n more. Out of room, it sizes the list for the
@@ -357,7 +457,7 @@ func (b *Builder) grow(words []uint32, n int) []uint32 {
 }
 
 // owns reports whether src is a record of the input batch.
-func (b *Builder) owns(src *[recordWords]uint32) bool {
+func (b *Builder) owns(src *[RecordWords]uint32) bool {
 	if b.in == nil || len(b.in.Records) == 0 {
 		return false
 	}
@@ -551,7 +651,10 @@ func ExportProcess(input wt.Batch) (res witTypes.Result[tr.Transformed, wt.CallE
 			res = witTypes.Err[tr.Transformed](wt.MakeCallErrorFatal(fmt.Sprint("panic: ", p)))
 		}
 	}()
-	records := DecodeBatch(&input)
+	records, err := DecodeBatch(&input)
+	if err != nil {
+		return witTypes.Err[tr.Transformed](wt.MakeCallErrorFatal("malformed input batch: " + err.Error()))
+	}
 	b := NewBuilder(&input)
 	for i := range records {
 		o := plugin.Transform(&records[i])

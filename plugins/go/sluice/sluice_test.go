@@ -20,6 +20,16 @@ type in struct {
 
 func ptr[T any](v T) *T { return &v }
 
+// decode is DecodeBatch for a batch the test knows to be valid.
+func decode(t testing.TB, b *Batch) []Record {
+	t.Helper()
+	rs, err := DecodeBatch(b)
+	if err != nil {
+		t.Fatalf("DecodeBatch: %v", err)
+	}
+	return rs
+}
+
 // encode writes records in the batch layout, headers grouped in record order.
 func encode(records []in) Batch {
 	var b Batch
@@ -33,31 +43,31 @@ func encode(records []in) Batch {
 		return off, uint32(len(data))
 	}
 	for _, r := range records {
-		var w [recordWords]uint32
+		var w [RecordWords]uint32
 		if r.key != nil {
-			w[0] |= flagKey
+			w[0] |= FlagKey
 			w[1], w[2] = put(r.key)
 		}
 		if r.value != nil {
-			w[0] |= flagValue
+			w[0] |= FlagValue
 			w[3], w[4] = put(r.value)
 		}
-		w[5], w[6] = uint32(len(b.Headers)/headerWords), uint32(len(r.headers))
+		w[5], w[6] = uint32(len(b.Headers)/HeaderWords), uint32(len(r.headers))
 		for _, h := range r.headers {
 			no, nl := put([]byte(h[0]))
 			vo, vl := put([]byte(h[1]))
 			b.Headers = append(b.Headers, no, nl, vo, vl)
 		}
 		if r.timestamp != nil {
-			w[0] |= flagTimestamp
+			w[0] |= FlagTimestamp
 			w[7], w[8] = uint32(uint64(*r.timestamp)), uint32(uint64(*r.timestamp)>>32)
 		}
 		if r.topic != nil {
-			w[0] |= flagTopic
+			w[0] |= FlagTopic
 			w[9], w[10] = put([]byte(*r.topic))
 		}
 		if r.partition != nil {
-			w[0] |= flagPartition
+			w[0] |= FlagPartition
 			w[11] = uint32(*r.partition)
 		}
 		b.Records = append(b.Records, w[:]...)
@@ -93,37 +103,37 @@ func plainOf(rs []Record) []plain {
 func check(t *testing.T, b Batch) {
 	t.Helper()
 	inside := func(off, n uint32) bool { return uint64(off)+uint64(n) <= uint64(len(b.Arena)) }
-	if len(b.Records)%recordWords != 0 || len(b.Headers)%headerWords != 0 {
+	if len(b.Records)%RecordWords != 0 || len(b.Headers)%HeaderWords != 0 {
 		t.Fatalf("word counts %d, %d", len(b.Records), len(b.Headers))
 	}
 	next := uint32(0)
-	for i := 0; i < len(b.Records); i += recordWords {
-		w := b.Records[i : i+recordWords]
+	for i := 0; i < len(b.Records); i += RecordWords {
+		w := b.Records[i : i+RecordWords]
 		if w[0]&^0x1f != 0 {
-			t.Fatalf("record %d: flags %#x", i/recordWords, w[0])
+			t.Fatalf("record %d: flags %#x", i/RecordWords, w[0])
 		}
 		for _, f := range []struct {
 			flag uint32
 			a, b int
-		}{{flagKey, 1, 2}, {flagValue, 3, 4}, {flagTopic, 9, 10}} {
+		}{{FlagKey, 1, 2}, {FlagValue, 3, 4}, {FlagTopic, 9, 10}} {
 			if w[0]&f.flag == 0 && (w[f.a] != 0 || w[f.b] != 0) || !inside(w[f.a], w[f.b]) {
-				t.Fatalf("record %d: bad span words %d, %d: %v", i/recordWords, f.a, f.b, w)
+				t.Fatalf("record %d: bad span words %d, %d: %v", i/RecordWords, f.a, f.b, w)
 			}
 		}
-		if w[0]&flagTimestamp == 0 && (w[7] != 0 || w[8] != 0) || w[0]&flagPartition == 0 && w[11] != 0 {
-			t.Fatalf("record %d: words of an absent field are not 0: %v", i/recordWords, w)
+		if w[0]&FlagTimestamp == 0 && (w[7] != 0 || w[8] != 0) || w[0]&FlagPartition == 0 && w[11] != 0 {
+			t.Fatalf("record %d: words of an absent field are not 0: %v", i/RecordWords, w)
 		}
 		if w[5] != next {
-			t.Fatalf("record %d: headers start at %d, want %d", i/recordWords, w[5], next)
+			t.Fatalf("record %d: headers start at %d, want %d", i/RecordWords, w[5], next)
 		}
 		next += w[6]
 	}
-	if int(next)*headerWords != len(b.Headers) {
-		t.Fatalf("records use %d headers of %d", next, len(b.Headers)/headerWords)
+	if int(next)*HeaderWords != len(b.Headers) {
+		t.Fatalf("records use %d headers of %d", next, len(b.Headers)/HeaderWords)
 	}
-	for i := 0; i < len(b.Headers); i += headerWords {
+	for i := 0; i < len(b.Headers); i += HeaderWords {
 		if !inside(b.Headers[i], b.Headers[i+1]) || !inside(b.Headers[i+2], b.Headers[i+3]) {
-			t.Fatalf("header %d: span outside the arena", i/headerWords)
+			t.Fatalf("header %d: span outside the arena", i/HeaderWords)
 		}
 	}
 }
@@ -139,7 +149,7 @@ var sample = []in{
 
 func TestDecode(t *testing.T) {
 	b := encode(sample)
-	rs := DecodeBatch(&b)
+	rs := decode(t, &b)
 	if len(rs) != len(sample) {
 		t.Fatalf("%d records, want %d", len(rs), len(sample))
 	}
@@ -172,7 +182,7 @@ func TestDecode(t *testing.T) {
 
 func TestPassThroughReusesTheInput(t *testing.T) {
 	b := encode(sample)
-	rs := DecodeBatch(&b)
+	rs := decode(t, &b)
 	out := NewBuilder(&b)
 	for i := range rs {
 		out.Emit(&rs[i])
@@ -192,7 +202,7 @@ func TestPassThroughReusesTheInput(t *testing.T) {
 
 func TestOutcomesAndChanges(t *testing.T) {
 	b := encode(sample)
-	rs := DecodeBatch(&b)
+	rs := decode(t, &b)
 	out := NewBuilder(&b)
 
 	rs[0].Value = []byte(`{"a":"***"}`) // new bytes: appended
@@ -216,7 +226,7 @@ func TestOutcomesAndChanges(t *testing.T) {
 	if !reflect.DeepEqual(res.Failures, want) {
 		t.Errorf("failures %v", res.Failures)
 	}
-	got := DecodeBatch(&res.Output)
+	got := decode(t, &res.Output)
 	wantRecords := []Record{rs[0], rs[3], split}
 	if !reflect.DeepEqual(plainOf(got), plainOf(wantRecords)) {
 		t.Errorf("output records:\n%+v\nwant\n%+v", plainOf(got), plainOf(wantRecords))
@@ -235,7 +245,7 @@ func TestOutcomesAndChanges(t *testing.T) {
 
 func TestDropAll(t *testing.T) {
 	b := encode(sample)
-	rs := DecodeBatch(&b)
+	rs := decode(t, &b)
 	out := NewBuilder(&b)
 	for range rs {
 		out.Emit()
@@ -252,7 +262,7 @@ func TestNoInput(t *testing.T) {
 	out.Add(&Record{Key: []byte("k"), Headers: []Header{{Name: "h", Value: []byte("v")}}, Partition: ptr(int32(-1))})
 	res := out.Batch()
 	check(t, res)
-	got := plainOf(DecodeBatch(&res))
+	got := plainOf(decode(t, &res))
 	if len(got) != 1 || string(got[0].Key) != "k" || !got[0].ValueNil || *got[0].Partition != -1 || got[0].Headers[0].Name != "h" {
 		t.Errorf("got %+v", got)
 	}
@@ -267,7 +277,7 @@ func TestAllocations(t *testing.T) {
 	}
 	b := encode(records)
 	allocs := testing.AllocsPerRun(20, func() {
-		rs := DecodeBatch(&b)
+		rs := decode(t, &b)
 		out := NewBuilder(&b)
 		for i := range rs {
 			out.Emit(&rs[i])

@@ -1,9 +1,11 @@
 // Sluice plugin helper for JavaScript transforms.
 //
 // A batch crosses the WebAssembly boundary as one byte arena plus two flat lists
-// of u32 words: 12 words per record and 4 per header (see wit/types.wit). This
-// module hides that layout: plugin code sees plain records and returns plain
-// records, reject() or retry() per input.
+// of u32 words (see wit/types.wit); the word positions and flag bits come from
+// layout.js, generated from the same WIT by `make gen`. This module hides that
+// layout: plugin code sees plain records and returns plain records, reject() or
+// retry() per input. validateBatch() applies the contract's one rule (the same
+// as the host's and the other helpers', checked by batch/vectors/batches.json).
 //
 // Works with both JavaScript backends:
 //   - ComponentizeJS (StarlingMonkey / SpiderMonkey): TextDecoder exists.
@@ -12,13 +14,21 @@
 //     word read here goes through `>>> 0` (unsigned) or `| 0` (signed).
 // Either backend accepts a Uint32Array for a list<u32> result.
 //
-// Speed: decoding makes one small object per record and `subarray` views (no copies).
+// Speed: decoding checks the batch first (one pass over the words, no allocation),
+// then makes one small object per record and `subarray` views (no copies).
 // Encoding reuses the input arena: a record whose key / value / headers / topic were
 // not replaced keeps its original offsets, so only new bytes are appended, and a
 // record returned untouched costs a copy of its words. The output word lists are
 // Uint32Arrays that grow by doubling.
 
-import { emit as hostLog } from 'sluice:plugin/log@0.1.0';
+import { emit as hostLog } from 'sluice:plugin/log@0.2.0';
+import {
+  FLAG_KEY, FLAG_PARTITION, FLAG_TIMESTAMP, FLAG_TOPIC, FLAG_VALUE, FLAGS_ALL,
+  HEADER_NAME_LEN, HEADER_NAME_OFFSET, HEADER_VALUE_LEN, HEADER_VALUE_OFFSET, HEADER_WORDS,
+  NULL_VALUE_LEN, RECORD_FLAGS, RECORD_HEADERS_LEN, RECORD_HEADERS_START, RECORD_KEY_LEN,
+  RECORD_KEY_OFFSET, RECORD_PARTITION, RECORD_TIMESTAMP_HIGH, RECORD_TIMESTAMP_LOW,
+  RECORD_TOPIC_LEN, RECORD_TOPIC_OFFSET, RECORD_VALUE_LEN, RECORD_VALUE_OFFSET, RECORD_WORDS,
+} from './layout.js';
 
 // ---------------------------------------------------------------------------
 // Logging
@@ -98,23 +108,15 @@ function toBytes(v, what) {
 
 const EMPTY_HEADERS = Object.freeze([]);
 
-// The batch layout of wit/types.wit: words per record and per header, and the
-// presence flags in word 0 of a record.
-const RECORD_WORDS = 12;
-const HEADER_WORDS = 4;
-const HAS_KEY = 1;
-const HAS_VALUE = 2;
-const HAS_TIMESTAMP = 4;
-const HAS_TOPIC = 8;
-const HAS_PARTITION = 16;
 const TWO_POW_32 = 4294967296;
 
 /**
  * A plain Kafka record.
  *  - key, value: Uint8Array or null (null value = tombstone). Decoded records hold
  *    views into the batch arena: valid during this call only; copy (`slice()`) to keep.
- *  - headers: array of [name: string, value: Uint8Array]. Arrays from decodeBatch are
- *    frozen: assign a new array to change them (`r.headers = [...r.headers, ['x', v]]`).
+ *  - headers: array of [name: string, value: Uint8Array or null (a null header value)].
+ *    Arrays from decodeBatch are frozen: assign a new array to change them
+ *    (`r.headers = [...r.headers, ['x', v]]`).
  *  - timestamp: milliseconds since the Unix epoch as a Number, or null.
  *  - topic: string or null (overrides the sink topic). partition: number or null.
  * A new record can be any object with these fields; missing fields mean null / none.
@@ -150,47 +152,125 @@ export class Record {
 
 function isNone(v) { return v === undefined || v === null; }
 
+/** True when `bytes` are UTF-8 (strictly: no overlong forms, surrogates or truncation). */
+function isUtf8(bytes) {
+  for (let i = 0; i < bytes.length; i++) {
+    if (bytes[i] >= 0x80) {
+      try { text(bytes); return true; } catch (_) { return false; }
+    }
+  }
+  return true;
+}
+
 /**
- * Turns a WIT `batch` into plain records, in order.
- * @returns {Record[]}
+ * Checks `batch` against the contract's rules, in the order every helper and the
+ * host check them. Returns null for a valid batch, else
+ * { record, field, header, message }: the record at fault (the record count when
+ * none is), the field (`record-words`, `header-words`, `arena`, `flags`, `key`,
+ * `value`, `topic`, `headers`, `header-name`, `header-value`), the header entry's
+ * index for header fields (else null), and a message naming them.
  */
-export function decodeBatch(batch) {
+export function validateBatch(batch) {
   const arena = batch.arena;
   const words = batch.records;
   const hw = batch.headers;
-  if (words.length % RECORD_WORDS !== 0 || hw.length % HEADER_WORDS !== 0) {
-    throw new TypeError(`malformed batch: ${words.length} record words, ${hw.length} header words`);
+  const n = Math.floor(words.length / RECORD_WORDS);
+  const bad = (record, field, message, header = null) => ({ record, field, header, message: `record ${record}: ${message}` });
+  if (words.length % RECORD_WORDS !== 0) {
+    return bad(n, 'record-words', `the record list holds ${words.length} words, not a multiple of ${RECORD_WORDS}`);
   }
+  if (hw.length % HEADER_WORDS !== 0) {
+    return bad(n, 'header-words', `the header list holds ${hw.length} words, not a multiple of ${HEADER_WORDS}`);
+  }
+  const size = arena.length;
+  if (size >= NULL_VALUE_LEN) return bad(n, 'arena', `the arena holds ${size} bytes, more than u32 offsets address`);
+  const count = hw.length / HEADER_WORDS;
+  // Words are read unsigned (`>>> 0`): QuickJS passes words of 2^31 and more as negatives.
+  // Offset + length stays exact in a double.
+  const outside = (what, o, l) => `${what} span ${o}..${o + l} exceeds the arena of ${size} bytes`;
+  for (let i = 0, w = 0; i < n; i++, w += RECORD_WORDS) {
+    const flags = words[w + RECORD_FLAGS] >>> 0;
+    const unknown = (flags & ~FLAGS_ALL) >>> 0;
+    if (unknown !== 0) return bad(i, 'flags', `unknown flag bits 0x${unknown.toString(16)}`);
+    for (const [bit, at, len, field] of [[FLAG_KEY, RECORD_KEY_OFFSET, RECORD_KEY_LEN, 'key'],
+      [FLAG_VALUE, RECORD_VALUE_OFFSET, RECORD_VALUE_LEN, 'value'], [FLAG_TOPIC, RECORD_TOPIC_OFFSET, RECORD_TOPIC_LEN, 'topic']]) {
+      if (flags & bit) {
+        const o = words[w + at] >>> 0, l = words[w + len] >>> 0;
+        if (o + l > size) return bad(i, field, outside(field, o, l));
+      }
+    }
+    if (flags & FLAG_TOPIC) {
+      const o = words[w + RECORD_TOPIC_OFFSET] >>> 0;
+      if (!isUtf8(arena.subarray(o, o + (words[w + RECORD_TOPIC_LEN] >>> 0)))) return bad(i, 'topic', 'topic is not UTF-8');
+    }
+    const start = words[w + RECORD_HEADERS_START] >>> 0, len = words[w + RECORD_HEADERS_LEN] >>> 0;
+    if (start + len > count) return bad(i, 'headers', `headers ${start}+${len} exceed the ${count} headers of the batch`);
+  }
+  for (let h = 0, x = 0; h < count; h++, x += HEADER_WORDS) {
+    const no = hw[x + HEADER_NAME_OFFSET] >>> 0, nl = hw[x + HEADER_NAME_LEN] >>> 0;
+    const vo = hw[x + HEADER_VALUE_OFFSET] >>> 0, vl = hw[x + HEADER_VALUE_LEN] >>> 0;
+    let field = null;
+    let problem = null;
+    if (no + nl > size) { field = 'header-name'; problem = outside(`header ${h} name`, no, nl); }
+    else if (!isUtf8(arena.subarray(no, no + nl))) { field = 'header-name'; problem = `header ${h} name is not UTF-8`; }
+    else if (vl === NULL_VALUE_LEN) {
+      if (vo !== 0) { field = 'header-value'; problem = `header ${h} value is null but its offset word is ${vo}, not 0`; }
+    } else if (vo + vl > size) { field = 'header-value'; problem = outside(`header ${h} value`, vo, vl); }
+    if (field !== null) {
+      let record = n;
+      for (let i = 0, w = 0; i < n; i++, w += RECORD_WORDS) {
+        const start = words[w + RECORD_HEADERS_START] >>> 0;
+        if (start <= h && h < start + (words[w + RECORD_HEADERS_LEN] >>> 0)) { record = i; break; }
+      }
+      return bad(record, field, problem, h);
+    }
+  }
+  return null;
+}
+
+/**
+ * Turns a WIT `batch` into plain records, in order. Throws a TypeError naming the
+ * record and field when the batch breaks the contract (see validateBatch).
+ * @returns {Record[]}
+ */
+export function decodeBatch(batch) {
+  const problem = validateBatch(batch);
+  if (problem !== null) throw new TypeError(`malformed batch: ${problem.message}`);
+  const arena = batch.arena;
+  const words = batch.records;
+  const hw = batch.headers;
   const n = words.length / RECORD_WORDS;
   const out = new Array(n);
   for (let i = 0, w = 0; i < n; i++, w += RECORD_WORDS) {
-    const flags = words[w];
+    const flags = words[w + RECORD_FLAGS];
     const r = new Record();
-    if (flags & HAS_KEY) {
-      const o = words[w + 1] >>> 0;
-      r.key = arena.subarray(o, o + (words[w + 2] >>> 0));
+    if (flags & FLAG_KEY) {
+      const o = words[w + RECORD_KEY_OFFSET] >>> 0;
+      r.key = arena.subarray(o, o + (words[w + RECORD_KEY_LEN] >>> 0));
     }
-    if (flags & HAS_VALUE) {
-      const o = words[w + 3] >>> 0;
-      r.value = arena.subarray(o, o + (words[w + 4] >>> 0));
+    if (flags & FLAG_VALUE) {
+      const o = words[w + RECORD_VALUE_OFFSET] >>> 0;
+      r.value = arena.subarray(o, o + (words[w + RECORD_VALUE_LEN] >>> 0));
     }
-    const hl = words[w + 6] >>> 0;
+    const hl = words[w + RECORD_HEADERS_LEN] >>> 0;
     if (hl > 0) {
       const list = new Array(hl);
-      for (let j = 0, h = (words[w + 5] >>> 0) * HEADER_WORDS; j < hl; j++, h += HEADER_WORDS) {
-        const no = hw[h] >>> 0, vo = hw[h + 2] >>> 0;
-        list[j] = Object.freeze([text(arena.subarray(no, no + (hw[h + 1] >>> 0))),
-          arena.subarray(vo, vo + (hw[h + 3] >>> 0))]);
+      for (let j = 0, h = (words[w + RECORD_HEADERS_START] >>> 0) * HEADER_WORDS; j < hl; j++, h += HEADER_WORDS) {
+        const no = hw[h + HEADER_NAME_OFFSET] >>> 0, vo = hw[h + HEADER_VALUE_OFFSET] >>> 0, vl = hw[h + HEADER_VALUE_LEN] >>> 0;
+        list[j] = Object.freeze([text(arena.subarray(no, no + (hw[h + HEADER_NAME_LEN] >>> 0))),
+          vl === NULL_VALUE_LEN ? null : arena.subarray(vo, vo + vl)]);
       }
       r.headers = Object.freeze(list);
     }
     // Low word unsigned, high word signed: exact for every |timestamp| < 2^53.
-    if (flags & HAS_TIMESTAMP) r.timestamp = (words[w + 8] | 0) * TWO_POW_32 + (words[w + 7] >>> 0);
-    if (flags & HAS_TOPIC) {
-      const o = words[w + 9] >>> 0;
-      r.topic = text(arena.subarray(o, o + (words[w + 10] >>> 0)));
+    if (flags & FLAG_TIMESTAMP) {
+      r.timestamp = (words[w + RECORD_TIMESTAMP_HIGH] | 0) * TWO_POW_32 + (words[w + RECORD_TIMESTAMP_LOW] >>> 0);
     }
-    if (flags & HAS_PARTITION) r.partition = words[w + 11] | 0;
+    if (flags & FLAG_TOPIC) {
+      const o = words[w + RECORD_TOPIC_OFFSET] >>> 0;
+      r.topic = text(arena.subarray(o, o + (words[w + RECORD_TOPIC_LEN] >>> 0)));
+    }
+    if (flags & FLAG_PARTITION) r.partition = words[w + RECORD_PARTITION] | 0;
     r._src = w; r._batch = batch; r._key = r.key; r._value = r.value;
     r._headers = r.headers; r._ts = r.timestamp; r._topic = r.topic; r._partition = r.partition;
     out[i] = r;
@@ -329,64 +409,67 @@ export class BatchBuilder {
     const w = this._rw;
     this._rw += RECORD_WORDS;
     let flags = 0;
+    const KO = RECORD_KEY_OFFSET, KL = RECORD_KEY_LEN, VO = RECORD_VALUE_OFFSET, VL = RECORD_VALUE_LEN;
+    const TO = RECORD_TOPIC_OFFSET, TL = RECORD_TOPIC_LEN, TSL = RECORD_TIMESTAMP_LOW, TSH = RECORD_TIMESTAMP_HIGH;
     if (key !== null) {
-      flags |= HAS_KEY;
+      flags |= FLAG_KEY;
       if (src >= 0 && key === r._key) {
-        out[w + 1] = words[src + 1]; out[w + 2] = words[src + 2];
+        out[w + KO] = words[src + KO]; out[w + KL] = words[src + KL];
       } else {
         const b = toBytes(key, 'key');
-        out[w + 1] = this._append(b); out[w + 2] = b.length;
+        out[w + KO] = this._append(b); out[w + KL] = b.length;
       }
     }
     if (value !== null) {
-      flags |= HAS_VALUE;
+      flags |= FLAG_VALUE;
       if (src >= 0 && value === r._value) {
-        out[w + 3] = words[src + 3]; out[w + 4] = words[src + 4];
+        out[w + VO] = words[src + VO]; out[w + VL] = words[src + VL];
       } else {
         const b = toBytes(value, 'value');
-        out[w + 3] = this._append(b); out[w + 4] = b.length;
+        out[w + VO] = this._append(b); out[w + VL] = b.length;
       }
     }
     // Headers are written in record order, so each record's headers follow those
     // of the record before it, whether copied from the input or new. The first
     // header index is the running count even for a record without headers.
-    out[w + 5] = this._hw / HEADER_WORDS;
+    out[w + RECORD_HEADERS_START] = this._hw / HEADER_WORDS;
     if (src >= 0 && headers === r._headers) {
-      const count = words[src + 6] >>> 0;
+      const count = words[src + RECORD_HEADERS_LEN] >>> 0;
       if (count > 0) {
-        this._copyHeaders(this._input.headers, (words[src + 5] >>> 0) * HEADER_WORDS, count * HEADER_WORDS);
-        out[w + 6] = count;
+        this._copyHeaders(this._input.headers, (words[src + RECORD_HEADERS_START] >>> 0) * HEADER_WORDS, count * HEADER_WORDS);
+        out[w + RECORD_HEADERS_LEN] = count;
       }
     } else if (headers.length > 0) {
       if (!Array.isArray(headers)) throw new TypeError('headers must be an array of [name, value]');
       this._addHeaders(headers, src >= 0 ? r : null);
-      out[w + 6] = headers.length;
+      out[w + RECORD_HEADERS_LEN] = headers.length;
     }
     if (ts !== null) {
-      flags |= HAS_TIMESTAMP;
+      flags |= FLAG_TIMESTAMP;
       if (src >= 0 && ts === r._ts) {
-        out[w + 7] = words[src + 7]; out[w + 8] = words[src + 8];
+        out[w + TSL] = words[src + TSL]; out[w + TSH] = words[src + TSH];
       } else {
-        setTimestamp(out, w + 7, ts);
+        setTimestamp(out, w + TSL, w + TSH, ts);
       }
     }
     if (topic !== null) {
-      flags |= HAS_TOPIC;
+      flags |= FLAG_TOPIC;
       if (src >= 0 && topic === r._topic) {
-        out[w + 9] = words[src + 9]; out[w + 10] = words[src + 10];
+        out[w + TO] = words[src + TO]; out[w + TL] = words[src + TL];
       } else {
         const b = toBytes(topic, 'topic');
-        out[w + 9] = this._append(b); out[w + 10] = b.length;
+        if (typeof topic !== 'string' && !isUtf8(b)) throw new TypeError('a topic must be UTF-8');
+        out[w + TO] = this._append(b); out[w + TL] = b.length;
       }
     }
     if (part !== null) {
-      flags |= HAS_PARTITION;
+      flags |= FLAG_PARTITION;
       if (!Number.isInteger(part) || part < -2147483648 || part > 2147483647) {
         throw new TypeError('partition must be an integer from -2^31 to 2^31 - 1');
       }
-      out[w + 11] = part; // a Uint32Array stores a negative s32 as its two's complement
+      out[w + RECORD_PARTITION] = part; // a Uint32Array stores a negative s32 as its two's complement
     }
-    out[w] = flags;
+    out[w + RECORD_FLAGS] = flags;
   }
 
   /** Copies `n` header words starting at `from` of the input's header list. */
@@ -409,19 +492,25 @@ export class BatchBuilder {
     const out = this._headers;
     const old = r === null ? EMPTY_HEADERS : r._headers;
     const hw = r === null ? null : this._input.headers;
-    let from = r === null ? 0 : (this._input.records[r._src + 5] >>> 0) * HEADER_WORDS;
+    let from = r === null ? 0 : (this._input.records[r._src + RECORD_HEADERS_START] >>> 0) * HEADER_WORDS;
     let h = this._hw;
     for (let j = 0; j < headers.length; j++, h += HEADER_WORDS, from += HEADER_WORDS) {
       const hd = headers[j];
       if (j < old.length && hd === old[j]) {
-        out[h] = hw[from]; out[h + 1] = hw[from + 1]; out[h + 2] = hw[from + 2]; out[h + 3] = hw[from + 3];
+        for (let k = 0; k < HEADER_WORDS; k++) out[h + k] = hw[from + k];
         continue;
       }
       if (!Array.isArray(hd) || hd.length !== 2) throw new TypeError('a header must be [name, value]');
       const name = toBytes(hd[0], 'header name');
-      const value = toBytes(hd[1], 'header value');
-      out[h] = this._append(name); out[h + 1] = name.length;
-      out[h + 2] = this._append(value); out[h + 3] = value.length;
+      if (typeof hd[0] !== 'string' && !isUtf8(name)) throw new TypeError('a header name must be UTF-8');
+      out[h + HEADER_NAME_OFFSET] = this._append(name); out[h + HEADER_NAME_LEN] = name.length;
+      if (isNone(hd[1])) {
+        // A null header value: offset 0, the null-value length.
+        out[h + HEADER_VALUE_OFFSET] = 0; out[h + HEADER_VALUE_LEN] = NULL_VALUE_LEN;
+      } else {
+        const value = toBytes(hd[1], 'header value');
+        out[h + HEADER_VALUE_OFFSET] = this._append(value); out[h + HEADER_VALUE_LEN] = value.length;
+      }
     }
     this._hw = h;
   }
@@ -432,24 +521,24 @@ const S64_MAX = 2n ** 63n - 1n;
 
 /**
  * Writes timestamp `ts` (milliseconds: a BigInt, or anything Number() converts,
- * truncated toward zero) as the low then high 32 bits of an s64 at `words[at]`,
- * `words[at + 1]`.
+ * truncated toward zero) as the low and high 32 bits of an s64 at `words[low]`,
+ * `words[high]`.
  */
-function setTimestamp(words, at, ts) {
+function setTimestamp(words, low, high, ts) {
   if (typeof ts === 'bigint') {
     if (ts < S64_MIN || ts > S64_MAX) throw new TypeError('timestamp must fit in a signed 64-bit integer');
     const u = BigInt.asUintN(64, ts);
-    words[at] = Number(u & 0xffffffffn);
-    words[at + 1] = Number(u >> 32n);
+    words[low] = Number(u & 0xffffffffn);
+    words[high] = Number(u >> 32n);
     return;
   }
   const n = Math.trunc(Number(ts));
   if (!Number.isFinite(n)) throw new TypeError('timestamp must be a finite number');
   // floor, so that the low word is in [0, 2^32) for negative timestamps too
-  const high = Math.floor(n / TWO_POW_32);
-  if (high < -2147483648 || high > 2147483647) throw new TypeError('timestamp must fit in a signed 64-bit integer');
-  words[at] = n - high * TWO_POW_32;
-  words[at + 1] = high; // a Uint32Array stores a negative high word as its two's complement
+  const hi = Math.floor(n / TWO_POW_32);
+  if (hi < -2147483648 || hi > 2147483647) throw new TypeError('timestamp must fit in a signed 64-bit integer');
+  words[low] = n - hi * TWO_POW_32;
+  words[high] = hi; // a Uint32Array stores a negative high word as its two's complement
 }
 
 /** Builds a WIT `batch` from plain records (for sources and tests). */

@@ -14,10 +14,11 @@ import { register } from 'node:module';
 const stub = 'data:text/javascript,export function emit() {}';
 register('data:text/javascript,' + encodeURIComponent(
   `export async function resolve(specifier, context, next) {
-     if (specifier === 'sluice:plugin/log@0.1.0') return { url: '${stub}', shortCircuit: true };
+     if (specifier === 'sluice:plugin/log@0.2.0') return { url: '${stub}', shortCircuit: true };
      return next(specifier, context);
    }`));
-const { BatchBuilder, Record, decodeBatch, encodeBatch, reject, text } = await import('../lib/sluice.js');
+const { BatchBuilder, Record, decodeBatch, encodeBatch, reject, text, validateBatch } = await import('../lib/sluice.js');
+const { readFileSync } = await import('node:fs');
 
 const RECORD_WORDS = 12;
 const HEADER_WORDS = 4;
@@ -165,6 +166,60 @@ check('timestamp -2^63 words', i64(encodeBatch([{ timestamp: -(2n ** 63n) }])), 
 check('timestamp 2^63-1 words', i64(encodeBatch([{ timestamp: 2n ** 63n - 1n }])), 2n ** 63n - 1n);
 for (const ts of [NaN, Infinity, 2 ** 63, 2n ** 63n, 'soon']) throws(`timestamp ${ts}`, () => encodeBatch([{ timestamp: ts }]));
 for (const p of [2 ** 31, -(2 ** 31) - 1, 1.5, '2']) throws(`partition ${p}`, () => encodeBatch([{ partition: p }]));
+
+// Null header values: decoded as null, written as the null-value length, distinct from empty.
+{
+  const b = encodeBatch([{ value: 'v', headers: [['gone', null], ['empty', new Uint8Array(0)]] }]);
+  check('null header value words', Array.from(b.headers), [1, 4, 0, 0xffffffff, 5, 5, 10, 0]);
+  const [r] = decodeBatch(b);
+  check('null header value decoded', r.headers.map(([n, v]) => [n, v === null ? null : text(v)]), [['gone', null], ['empty', '']]);
+  const again = new BatchBuilder(b);
+  again.emit({ ...r, headers: [...r.headers, ['added', null]] });
+  const [back] = decodeBatch(again.finish().output);
+  check('null header value kept through the builder', back.headers.map(([n, v]) => [n, v === null ? null : text(v)]),
+    [['gone', null], ['empty', ''], ['added', null]]);
+}
+
+// The shared golden vectors (batch/vectors/batches.json): the same decoding and the
+// same refusals as the host, the Rust SDK and the other helpers.
+{
+  const vectors = JSON.parse(readFileSync(new URL('../../../batch/vectors/batches.json', import.meta.url), 'utf8'));
+  const bytesOf = (v) => (v === null ? null : typeof v === 'string' ? enc.encode(v) : Uint8Array.from(Buffer.from(v.hex, 'hex')));
+  const show = (b) => (b === null ? null : Buffer.from(b).toString('hex'));
+  const batchOf = (v, shape) => shape({ arena: bytesOf(v.arena) ?? new Uint8Array(0), records: Uint32Array.from(v.records), headers: Uint32Array.from(v.headers) });
+  const want = (r) => ({
+    key: show(bytesOf(r.key)), value: show(bytesOf(r.value)),
+    headers: r.headers.map(([n, v]) => [n, show(bytesOf(v))]),
+    timestamp: r.timestamp, topic: r.topic, partition: r.partition,
+  });
+  const got = (r) => ({
+    key: show(r.key), value: show(r.value), headers: r.headers.map(([n, v]) => [n, show(v)]),
+    timestamp: r.timestamp, topic: r.topic, partition: r.partition,
+  });
+  let cases = 0;
+  for (const [form, shape] of [['Uint32Array', asUint32], ['QuickJS Array', asQuickJs]]) {
+    for (const c of vectors.valid) {
+      const b = batchOf(c.batch, shape);
+      check(`${form}: vector "${c.name}" is valid`, validateBatch(b), null);
+      const records = decodeBatch(b);
+      check(`${form}: vector "${c.name}" decodes`, records.map(got), c.records.map(want));
+      const copy = new BatchBuilder();
+      copy.add(...records);
+      check(`${form}: vector "${c.name}" round trip`, decodeBatch(copy.batch()).map(got), c.records.map(want));
+      const fresh = encodeBatch(c.records.map((r) => ({ ...r, key: bytesOf(r.key), value: bytesOf(r.value), headers: r.headers.map(([n, v]) => [n, bytesOf(v)]) })));
+      check(`${form}: vector "${c.name}" from plain records`, decodeBatch(fresh).map(got), c.records.map(want));
+      cases++;
+    }
+    for (const c of vectors.invalid) {
+      const e = validateBatch(batchOf(c.batch, shape));
+      check(`${form}: vector "${c.name}" is refused`, e && { record: e.record, field: e.field, header: e.header }, c.error);
+      if (e !== null && !e.message.startsWith(`record ${e.record}: `)) { failed++; console.log(`FAIL ${c.name}: message ${e.message}`); }
+      throws(`${form}: vector "${c.name}" is not decoded`, () => decodeBatch(batchOf(c.batch, shape)));
+      cases++;
+    }
+  }
+  check('golden vectors run', cases > 50, true);
+}
 
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);

@@ -12,10 +12,9 @@
 //! - field missing: passed through byte for byte;
 //! - field present: its value (whatever its type) becomes the replacement
 //!   string, and the object is written compact with its keys in their original
-//!   order, integers as integers — the bytes JavaScript's
-//!   `JSON.stringify(JSON.parse(v))` and Python's
-//!   `json.dumps(..., separators=(",", ":"), ensure_ascii=False)` produce
-//!   (floats excepted: each language prints them its own way).
+//!   order, integers as integers (serde_json). The JavaScript, Python and Go
+//!   examples write the same JSON value with their own JSON libraries, not
+//!   always the same bytes.
 //!
 //! Key, headers, timestamp and overrides are kept.
 

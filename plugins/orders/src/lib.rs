@@ -188,7 +188,7 @@ mod tests {
         assert_eq!(r.key(), None);
         assert_eq!(
             r.headers().collect::<Vec<_>>(),
-            vec![("source", &b"orders"[..])]
+            vec![("source", Some(&b"orders"[..]))]
         );
         assert_eq!(r.timestamp_ms(), None);
         assert_eq!(p.position.as_deref(), Some(&b"3"[..]));

@@ -21,6 +21,7 @@ Write a plugin module like this and build it with build.sh::
 
 from .batch import (
     BatchBuilder,
+    BatchError,
     Config,
     ConfigError,
     Record,
@@ -30,11 +31,13 @@ from .batch import (
     encode_batch,
     reject,
     retry,
+    validate_batch,
 )
 from .log import log
 
 __all__ = [
     "BatchBuilder",
+    "BatchError",
     "Config",
     "ConfigError",
     "Record",
@@ -45,4 +48,5 @@ __all__ = [
     "log",
     "reject",
     "retry",
+    "validate_batch",
 ]

@@ -2,12 +2,17 @@
 
 Layout (wit/types.wit): `records` holds RECORD_WORDS words per record (presence
 flags, key and value spans, header range, timestamp low and high words, topic span,
-partition); `headers` holds HEADER_WORDS words per header (name span, value span).
+partition); `headers` holds HEADER_WORDS words per header (name span, value span or
+the null-value length). The word positions and flag bits come from `layout`,
+generated from the same WIT by `make gen`. `validate_batch` applies the contract's
+one rule (the same as the host's and the other helpers', checked against
+batch/vectors/batches.json).
 
-Speed: decoding makes one small object per record; encoding reuses the input arena
-and header words, so a record emitted unchanged costs one copy of its 12 words, and
-a changed record appends only its new bytes. A result costs one int per input in
-`emitted`; only rejected or retried inputs get a `failures` entry.
+Speed: decoding checks the batch first (one pass over the words), then makes one
+small object per record; encoding reuses the input arena and header words, so a
+record emitted unchanged costs one copy of its words, and a changed record appends
+only its new bytes. A result costs one int per input in `emitted`; only rejected or
+retried inputs get a `failures` entry.
 """
 
 from typing import Callable, Iterable, List, Optional, Sequence, Tuple, Union
@@ -16,29 +21,46 @@ from componentize_py_types import Err
 from wit_world.exports import transformer as _t
 from wit_world.imports import types as _types
 
-Header = Tuple[str, bytes]
+from .layout import (
+    FLAG_KEY as _KEY,
+    FLAG_PARTITION as _PARTITION,
+    FLAG_TIMESTAMP as _TIMESTAMP,
+    FLAG_TOPIC as _TOPIC,
+    FLAG_VALUE as _VALUE,
+    FLAGS_ALL as _FLAGS_ALL,
+    HEADER_NAME_LEN as _H_NAME_LEN,
+    HEADER_NAME_OFFSET as _H_NAME_OFFSET,
+    HEADER_VALUE_LEN as _H_VALUE_LEN,
+    HEADER_VALUE_OFFSET as _H_VALUE_OFFSET,
+    HEADER_WORDS,
+    NULL_VALUE_LEN,
+    RECORD_FLAGS as _R_FLAGS,
+    RECORD_HEADERS_LEN as _R_HEADERS_LEN,
+    RECORD_HEADERS_START as _R_HEADERS_START,
+    RECORD_KEY_LEN as _R_KEY_LEN,
+    RECORD_KEY_OFFSET as _R_KEY_OFFSET,
+    RECORD_PARTITION as _R_PARTITION,
+    RECORD_TIMESTAMP_HIGH as _R_TS_HIGH,
+    RECORD_TIMESTAMP_LOW as _R_TS_LOW,
+    RECORD_TOPIC_LEN as _R_TOPIC_LEN,
+    RECORD_TOPIC_OFFSET as _R_TOPIC_OFFSET,
+    RECORD_VALUE_LEN as _R_VALUE_LEN,
+    RECORD_VALUE_OFFSET as _R_VALUE_OFFSET,
+    RECORD_WORDS,
+)
+
+Header = Tuple[str, Optional[bytes]]
 
 _EMPTY: Tuple[Header, ...] = ()
-
-RECORD_WORDS = 12
-"""Words per record in `batch.records`."""
-HEADER_WORDS = 4
-"""Words per header in `batch.headers`."""
-
-# Presence bits of a record's word 0.
-_KEY = 1
-_VALUE = 1 << 1
-_TIMESTAMP = 1 << 2
-_TOPIC = 1 << 3
-_PARTITION = 1 << 4
 
 
 class Record:
     """A plain Kafka record.
 
     key, value: bytes or None (a None value is a tombstone).
-    headers: tuple of (name: str, value: bytes) pairs, in order (repeats allowed).
-        Assign a new tuple or list to change them.
+    headers: tuple of (name: str, value: bytes or None) pairs, in order (repeats
+        allowed; a None value is a null header value). Assign a new tuple or list
+        to change them.
     timestamp: milliseconds since the Unix epoch (int, may be negative) or None.
     topic: str or None (overrides the sink topic); partition: int or None.
     """
@@ -83,42 +105,136 @@ class Record:
                 f"timestamp={self.timestamp!r}, topic={self.topic!r}, partition={self.partition!r})")
 
 
+class BatchError(ValueError):
+    """A batch that breaks the contract: the record at fault (the record count when
+    none is), the field (`record-words`, `header-words`, `arena`, `flags`, `key`,
+    `value`, `topic`, `headers`, `header-name`, `header-value`), the header entry's
+    index for header fields (else None), and a message naming them."""
+
+    def __init__(self, record: int, field: str, message: str, header: Optional[int] = None) -> None:
+        super().__init__(f"record {record}: {message}")
+        self.record = record
+        self.field = field
+        self.header = header
+
+
+def _is_utf8(b: bytes) -> bool:
+    try:
+        b.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+def validate_batch(batch: _types.Batch) -> None:
+    """Raises BatchError unless `batch` keeps the contract's rules, checked in the
+    same order as the host and every other helper check them."""
+    arena, words, hw = batch.arena, batch.records, batch.headers
+    n = len(words) // RECORD_WORDS
+    if len(words) % RECORD_WORDS:
+        raise BatchError(n, "record-words", f"the record list holds {len(words)} words, not a multiple of {RECORD_WORDS}")
+    if len(hw) % HEADER_WORDS:
+        raise BatchError(n, "header-words", f"the header list holds {len(hw)} words, not a multiple of {HEADER_WORDS}")
+    size = len(arena)
+    if size >= NULL_VALUE_LEN:
+        raise BatchError(n, "arena", f"the arena holds {size} bytes, more than u32 offsets address")
+    count = len(hw) // HEADER_WORDS
+
+    def outside(what: str, o: int, n_: int) -> str:
+        return f"{what} span {o}..{o + n_} exceeds the arena of {size} bytes"
+
+    spans = ((_KEY, _R_KEY_OFFSET, _R_KEY_LEN, "key"), (_VALUE, _R_VALUE_OFFSET, _R_VALUE_LEN, "value"),
+             (_TOPIC, _R_TOPIC_OFFSET, _R_TOPIC_LEN, "topic"))
+    for i in range(n):
+        w = i * RECORD_WORDS
+        f = words[w + _R_FLAGS]
+        if f & ~_FLAGS_ALL:
+            raise BatchError(i, "flags", f"unknown flag bits {f & ~_FLAGS_ALL:#x}")
+        for bit, at, ln, name in spans:
+            if f & bit and words[w + at] + words[w + ln] > size:
+                raise BatchError(i, name, outside(name, words[w + at], words[w + ln]))
+        if f & _TOPIC:
+            o = words[w + _R_TOPIC_OFFSET]
+            if not _is_utf8(arena[o:o + words[w + _R_TOPIC_LEN]]):
+                raise BatchError(i, "topic", "topic is not UTF-8")
+        hs, hn = words[w + _R_HEADERS_START], words[w + _R_HEADERS_LEN]
+        if hs + hn > count:
+            raise BatchError(i, "headers", f"headers {hs}+{hn} exceed the {count} headers of the batch")
+    for h in range(count):
+        x = h * HEADER_WORDS
+        no, nl, vo, vl = hw[x + _H_NAME_OFFSET], hw[x + _H_NAME_LEN], hw[x + _H_VALUE_OFFSET], hw[x + _H_VALUE_LEN]
+        problem = None
+        if no + nl > size:
+            problem = ("header-name", outside(f"header {h} name", no, nl))
+        elif not _is_utf8(arena[no:no + nl]):
+            problem = ("header-name", f"header {h} name is not UTF-8")
+        elif vl == NULL_VALUE_LEN:
+            if vo:
+                problem = ("header-value", f"header {h} value is null but its offset word is {vo}, not 0")
+        elif vo + vl > size:
+            problem = ("header-value", outside(f"header {h} value", vo, vl))
+        if problem is not None:
+            record = n
+            for i in range(n):
+                hs = words[i * RECORD_WORDS + _R_HEADERS_START]
+                if hs <= h < hs + words[i * RECORD_WORDS + _R_HEADERS_LEN]:
+                    record = i
+                    break
+            raise BatchError(record, problem[0], problem[1], h)
+
+
 def decode_batch(batch: _types.Batch) -> List[Record]:
-    """Turns a WIT `batch` into plain records, in order."""
+    """Turns a WIT `batch` into plain records, in order. Raises BatchError (naming
+    the record and field) when the batch breaks the contract."""
+    validate_batch(batch)
     arena = batch.arena
     hw = batch.headers
+    words = batch.records
     out = []
     append = out.append
     new = Record.__new__
-    src = 0
-    w = iter(batch.records)
-    # One 12-tuple per record: flags, key offset/len, value offset/len, first header
-    # and header count, timestamp low/high, topic offset/len, partition.
-    for f, ko, kl, vo, vl, hs, hn, tl, th, to, tn, p in zip(w, w, w, w, w, w, w, w, w, w, w, w):
+    null = NULL_VALUE_LEN
+    for src in range(0, len(words), RECORD_WORDS):
+        f = words[src + _R_FLAGS]
         r = new(Record)
-        r.key = r._key = arena[ko:ko + kl] if f & _KEY else None
-        r.value = r._value = arena[vo:vo + vl] if f & _VALUE else None
+        if f & _KEY:
+            ko = words[src + _R_KEY_OFFSET]
+            r.key = r._key = arena[ko:ko + words[src + _R_KEY_LEN]]
+        else:
+            r.key = r._key = None
+        if f & _VALUE:
+            vo = words[src + _R_VALUE_OFFSET]
+            r.value = r._value = arena[vo:vo + words[src + _R_VALUE_LEN]]
+        else:
+            r.value = r._value = None
+        hn = words[src + _R_HEADERS_LEN]
         if hn:
-            h = iter(hw[hs * HEADER_WORDS:(hs + hn) * HEADER_WORDS])
-            r.headers = r._headers = tuple([
-                (arena[no:no + nl].decode("utf-8"), arena[ho:ho + hl])
-                for no, nl, ho, hl in zip(h, h, h, h)
-            ])
+            headers = []
+            for x in range(words[src + _R_HEADERS_START] * HEADER_WORDS, (words[src + _R_HEADERS_START] + hn) * HEADER_WORDS, HEADER_WORDS):
+                no, vo, vl = hw[x + _H_NAME_OFFSET], hw[x + _H_VALUE_OFFSET], hw[x + _H_VALUE_LEN]
+                headers.append((arena[no:no + hw[x + _H_NAME_LEN]].decode("utf-8"),
+                                None if vl == null else arena[vo:vo + vl]))
+            r.headers = r._headers = tuple(headers)
         else:
             r.headers = r._headers = _EMPTY
         if f & _TIMESTAMP:
-            t = th << 32 | tl
+            th = words[src + _R_TS_HIGH]
+            t = th << 32 | words[src + _R_TS_LOW]
             r.timestamp = r._ts = t - (1 << 64) if th & 0x80000000 else t
         else:
             r.timestamp = r._ts = None
-        r.topic = r._topic = arena[to:to + tn].decode("utf-8") if f & _TOPIC else None
+        if f & _TOPIC:
+            to = words[src + _R_TOPIC_OFFSET]
+            r.topic = r._topic = arena[to:to + words[src + _R_TOPIC_LEN]].decode("utf-8")
+        else:
+            r.topic = r._topic = None
         if f & _PARTITION:
+            p = words[src + _R_PARTITION]
             r.partition = r._partition = p - (1 << 32) if p & 0x80000000 else p
         else:
             r.partition = r._partition = None
         r._src = src
         r._batch = batch
-        src += RECORD_WORDS
         append(r)
     return out
 
@@ -239,11 +355,11 @@ class BatchBuilder:
         w = self._in_words
         if src is not None and (key is r._key and value is r._value and headers is r._headers
                                 and ts == r._ts and topic is r._topic and part == r._partition):
-            hn = w[src + 6]
-            if not hn or w[src + 5] >= self._hend:
+            hn = w[src + _R_HEADERS_LEN]
+            if not hn or w[src + _R_HEADERS_START] >= self._hend:
                 # Untouched and its headers in order: its words are still right.
                 if hn:
-                    self._hend = w[src + 5] + hn
+                    self._hend = w[src + _R_HEADERS_START] + hn
                 self._words += w[src:src + RECORD_WORDS]
                 return
         span = self._span
@@ -253,7 +369,7 @@ class BatchBuilder:
         else:
             flags = _KEY
             if src is not None and key is r._key:
-                ko, kl = w[src + 1], w[src + 2]
+                ko, kl = w[src + _R_KEY_OFFSET], w[src + _R_KEY_LEN]
             else:
                 ko, kl = span(_as_bytes(key, "key"))
         if value is None:
@@ -261,11 +377,11 @@ class BatchBuilder:
         else:
             flags |= _VALUE
             if src is not None and value is r._value:
-                vo, vl = w[src + 3], w[src + 4]
+                vo, vl = w[src + _R_VALUE_OFFSET], w[src + _R_VALUE_LEN]
             else:
                 vo, vl = span(_as_bytes(value, "value"))
         if src is not None and headers is r._headers:
-            hs, hn = w[src + 5], w[src + 6]
+            hs, hn = w[src + _R_HEADERS_START], w[src + _R_HEADERS_LEN]
             if hn:
                 if hs < self._hend:
                     # Emitted again, or after a record whose headers were appended:
@@ -279,10 +395,17 @@ class BatchBuilder:
             hs = self._nheaders
             hw = self._hwords
             hn = 0
+            entry = [0] * HEADER_WORDS
             for name, hv in headers:
                 no, nl = span(_as_text(name, "header name"))
-                ho, hl = span(_as_bytes(hv, "header value"))
-                hw += (no, nl, ho, hl)
+                if hv is None:
+                    # A null header value: offset 0, the null-value length.
+                    ho, hl = 0, NULL_VALUE_LEN
+                else:
+                    ho, hl = span(_as_bytes(hv, "header value"))
+                entry[_H_NAME_OFFSET], entry[_H_NAME_LEN] = no, nl
+                entry[_H_VALUE_OFFSET], entry[_H_VALUE_LEN] = ho, hl
+                hw += entry
                 hn += 1
             if hn:
                 self._nheaders = self._hend = hs + hn
@@ -301,7 +424,7 @@ class BatchBuilder:
         else:
             flags |= _TOPIC
             if src is not None and topic is r._topic:
-                to, tn = w[src + 9], w[src + 10]
+                to, tn = w[src + _R_TOPIC_OFFSET], w[src + _R_TOPIC_LEN]
             else:
                 to, tn = span(_as_text(topic, "topic"))
         if part is None:
@@ -312,7 +435,15 @@ class BatchBuilder:
             if not -(1 << 31) <= p < 1 << 31:
                 raise ValueError(f"partition {p} is outside the signed 32-bit range")
             p &= 0xFFFFFFFF
-        self._words += (flags, ko, kl, vo, vl, hs, hn, tl, th, to, tn, p)
+        e = [0] * RECORD_WORDS
+        e[_R_FLAGS] = flags
+        e[_R_KEY_OFFSET], e[_R_KEY_LEN] = ko, kl
+        e[_R_VALUE_OFFSET], e[_R_VALUE_LEN] = vo, vl
+        e[_R_HEADERS_START], e[_R_HEADERS_LEN] = hs, hn
+        e[_R_TS_LOW], e[_R_TS_HIGH] = tl, th
+        e[_R_TOPIC_OFFSET], e[_R_TOPIC_LEN] = to, tn
+        e[_R_PARTITION] = p
+        self._words += e
 
 
 def encode_batch(records: Iterable[Record]) -> _types.Batch:

@@ -6,6 +6,8 @@ generates .build/bindings):
     PYTHONPATH=.build/bindings:. .venv/bin/python -m unittest discover -s test
 """
 
+import json
+import pathlib
 import unittest
 
 from componentize_py_types import Err
@@ -14,6 +16,7 @@ from wit_world.imports import types as _types
 
 from sluice_plugin import (
     BatchBuilder,
+    BatchError,
     Record,
     RetryableError,
     decode_batch,
@@ -21,11 +24,10 @@ from sluice_plugin import (
     encode_batch,
     reject,
     retry,
+    validate_batch,
 )
-
-RECORD_WORDS = 12
-HEADER_WORDS = 4
-KNOWN_FLAGS = 0b11111
+from sluice_plugin.layout import FLAGS_ALL as KNOWN_FLAGS
+from sluice_plugin.layout import HEADER_WORDS, NULL_VALUE_LEN, RECORD_WORDS
 
 
 def check(batch):
@@ -41,9 +43,13 @@ def check(batch):
     def inside(off, n):
         assert off + n <= len(arena), (off, n, len(arena))
 
+    validate_batch(batch)
     for i in range(0, len(hw), HEADER_WORDS):
         inside(hw[i], hw[i + 1])
-        inside(hw[i + 2], hw[i + 3])
+        if hw[i + 3] == NULL_VALUE_LEN:
+            assert hw[i + 2] == 0
+        else:
+            inside(hw[i + 2], hw[i + 3])
         arena[hw[i]:hw[i] + hw[i + 1]].decode("utf-8")
     hend = 0
     for i in range(0, len(words), RECORD_WORDS):
@@ -82,7 +88,62 @@ SAMPLES = [
     Record(value=b"m", timestamp=-(1 << 63), partition=-(1 << 31), topic="t\u00e9"),
     Record(value=b"M", timestamp=(1 << 63) - 1, partition=(1 << 31) - 1),
     Record(key=b"only key"),
+    Record(value=b"h", headers=(("gone", None), ("empty", b""))),
 ]
+
+VECTORS = pathlib.Path(__file__).resolve().parents[3] / "batch" / "vectors" / "batches.json"
+
+
+def _bytes(v):
+    if v is None:
+        return None
+    if isinstance(v, str):
+        return v.encode("utf-8")
+    return bytes.fromhex(v["hex"])
+
+
+def _batch(v):
+    return _types.Batch(arena=_bytes(v["arena"]) or b"", records=list(v["records"]), headers=list(v["headers"]))
+
+
+def _plain(r):
+    return (_bytes(r["key"]), _bytes(r["value"]), tuple((n, _bytes(v)) for n, v in r["headers"]),
+            r["timestamp"], r["topic"], r["partition"])
+
+
+class GoldenVectors(unittest.TestCase):
+    """batch/vectors/batches.json: the same decoding and refusals as the host,
+    the Rust SDK and the other helpers."""
+
+    def setUp(self):
+        self.vectors = json.loads(VECTORS.read_text(encoding="utf-8"))
+
+    def test_valid_batches_decode_to_their_records(self):
+        self.assertGreaterEqual(len(self.vectors["valid"]), 10)
+        for case in self.vectors["valid"]:
+            with self.subTest(case["name"]):
+                b = _batch(case["batch"])
+                validate_batch(b)
+                want = [_plain(r) for r in case["records"]]
+                records = decode_batch(b)
+                self.assertEqual([fields(r) for r in records], want)
+                copied = BatchBuilder()
+                copied.add(*records)
+                self.assertEqual([fields(r) for r in decode_batch(copied.batch())], want)
+                fresh = encode_batch([Record(*p) for p in want])
+                self.assertEqual([fields(r) for r in decode_batch(fresh)], want)
+
+    def test_invalid_batches_are_refused_naming_the_record_and_field(self):
+        self.assertGreaterEqual(len(self.vectors["invalid"]), 15)
+        for case in self.vectors["invalid"]:
+            with self.subTest(case["name"]):
+                with self.assertRaises(BatchError) as raised:
+                    validate_batch(_batch(case["batch"]))
+                e = raised.exception
+                self.assertEqual({"record": e.record, "field": e.field, "header": e.header}, case["error"])
+                self.assertTrue(str(e).startswith(f"record {e.record}: "), str(e))
+                with self.assertRaises(BatchError):
+                    decode_batch(_batch(case["batch"]))
 
 
 class Layout(unittest.TestCase):

@@ -6,12 +6,9 @@
 //! in key order, for plugins that rewrite it.
 //!
 //! Output written with `serde_json::to_writer` is compact, keeps key order and
-//! keeps integers as integers: byte-identical to JavaScript's
-//! `JSON.stringify(JSON.parse(v))` and to Python's
-//! `json.dumps(json.loads(v), separators=(",", ":"), ensure_ascii=False)` for
-//! strings, integers within ±2^53, booleans, null, arrays and objects.
-//! Floats may differ: each language prints them its own way (`1.0` is `1` in
-//! JavaScript, `1.0` in Python and in serde_json).
+//! keeps integers as integers. Plugins in other languages use their own JSON
+//! libraries: they write the same JSON values, not always the same bytes
+//! (numbers, escapes and key order are each language's own).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -36,12 +33,20 @@ pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, NotAnObject> {
     serde_json::from_slice(bytes).map_err(|_| NotAnObject)
 }
 
+/// Parses `bytes` as one JSON value; `None` when they are not JSON.
+pub fn parse_value(bytes: &[u8]) -> Option<Value> {
+    serde_json::from_slice(bytes).ok()
+}
+
 /// The value of the top-level field `name` of the JSON object in `bytes`,
 /// `None` when the object has no such field. The whole document is still
 /// checked to be valid JSON. With repeated keys the last one wins, as in
 /// JavaScript and Python.
 pub fn field(bytes: &[u8], name: &str) -> Result<Option<Value>, NotAnObject> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
+    // JSON is UTF-8 text (RFC 8259); serde_json would skip invalid bytes in
+    // strings it does not keep.
+    let text = std::str::from_utf8(bytes).map_err(|_| NotAnObject)?;
+    let mut de = serde_json::Deserializer::from_str(text);
     let found = FieldSeed(name)
         .deserialize(&mut de)
         .map_err(|_| NotAnObject)?;
@@ -166,6 +171,7 @@ mod tests {
             b"{} x",
             b"",
             b"\xff",
+            b"{\"a\":1,\"b\":\"\xff\"}",
         ] {
             assert_eq!(
                 field(bad, "a"),

@@ -1,7 +1,7 @@
 //! Write Sluice plugins in Rust against plain records.
 //!
 //! Sluice plugins are WebAssembly components built against the WIT package
-//! `sluice:plugin@0.1.0`. Batches cross the boundary as one byte arena plus
+//! `sluice:plugin@0.2.0`. Batches cross the boundary as one byte arena plus
 //! flat lists of `u32` words, which is cheap but unpleasant to program
 //! against. This crate hides the words:
 //!
@@ -10,7 +10,8 @@
 //!   an [`Emitter`]; the SDK assembles the per-input emitted counts and the
 //!   `reject`/`retry` failures;
 //! - a source implements [`Source`]: it appends records to a [`BatchBuilder`]
-//!   and returns a [`PollResult`] with its opaque position;
+//!   and returns a [`PollResult`] with its opaque position, and may learn in
+//!   [`Source::committed`] which position the host stored;
 //! - both read their configuration through [`Config`]'s typed getters, and
 //!   unknown keys are refused by name after `open`;
 //! - [`export_transform!`] / [`export_source!`] export the type as the
@@ -55,14 +56,16 @@ pub mod bindings;
 pub mod config;
 #[cfg(feature = "json")]
 pub mod json;
-pub mod layout;
 pub mod log;
 pub mod source;
 pub mod transform;
 
 use std::fmt;
 
-pub use batch::{ArenaWriter, Batch, BatchBuilder, Headers, RecordBuilder, RecordRef};
+pub use batch::{
+    ArenaWriter, Batch, BatchBuilder, HeaderEntry, Headers, RecordBuilder, RecordEntry, RecordRef,
+    Span,
+};
 pub use config::{Config, ConfigError};
 pub use source::{PollResult, Source};
 pub use transform::{Emitter, Outcome, Transform};
@@ -162,6 +165,12 @@ macro_rules! export_source {
                 {
                     INSTANCE.with(|slot| $crate::__private::source_poll(slot, max_records))
                 }
+
+                fn committed(
+                    position: ::std::vec::Vec<u8>,
+                ) -> ::core::result::Result<(), $crate::CallError> {
+                    INSTANCE.with(|slot| $crate::__private::source_committed(slot, &position))
+                }
             }
 
             $crate::__private::bindings::source::export_source_world!(
@@ -246,5 +255,13 @@ pub mod __private {
             .as_mut()
             .ok_or_else(|| CallError::Fatal(format!("poll {NOT_OPEN}")))?;
         crate::source::run_poll(source, max_records)
+    }
+
+    pub fn source_committed<S: Source>(slot: &Slot<S>, position: &[u8]) -> Result<(), CallError> {
+        let mut guard = slot.borrow_mut();
+        let source = guard
+            .as_mut()
+            .ok_or_else(|| CallError::Fatal(format!("committed {NOT_OPEN}")))?;
+        source.committed(position)
     }
 }

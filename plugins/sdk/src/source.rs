@@ -4,7 +4,8 @@
 //! up to `max` records to a [`BatchBuilder`] and returns its new opaque
 //! position. The host stores a position only once every record before it is
 //! acknowledged by Kafka, and hands it back to [`Source::open`] after a restart
-//! or reload, so a source never commits anything itself.
+//! or reload, so a source never commits anything itself; it is told what was
+//! stored through [`Source::committed`].
 
 use crate::CallError;
 use crate::batch::BatchBuilder;
@@ -91,6 +92,17 @@ pub trait Source: Sized + 'static {
     /// them. Return quickly: an empty batch when nothing is ready (the host
     /// paces the calls).
     fn poll(&mut self, max: u32, out: &mut BatchBuilder) -> Result<PollResult, CallError>;
+
+    /// The host stored `position` (one that `poll` returned): every record up
+    /// to it is acknowledged by Kafka, and a restart resumes from it. A source
+    /// that must acknowledge upstream (a queue, a log it truncates) does it
+    /// here. Positions come in the order `poll` returned them, not
+    /// necessarily every one. An error is reported by the host and never
+    /// undoes the commit. The default does nothing.
+    fn committed(&mut self, position: &[u8]) -> Result<(), CallError> {
+        let _ = position;
+        Ok(())
+    }
 }
 
 /// Runs one `poll` and assembles the `polled` result, refusing more than
@@ -104,8 +116,11 @@ pub fn run_poll<S: Source>(source: &mut S, max: u32) -> Result<wire::Polled, Cal
             out.len()
         )));
     }
+    let records = out
+        .try_finish()
+        .map_err(|full| CallError::Fatal(format!("poll output: {full}")))?;
     Ok(wire::Polled {
-        records: out.finish(),
+        records,
         position: result.position,
         finished: result.finished,
     })

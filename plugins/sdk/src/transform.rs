@@ -135,9 +135,12 @@ impl Emitter {
         self.builder.is_empty()
     }
 
-    /// The output batch.
-    pub fn finish(self) -> Batch {
-        self.builder.finish()
+    /// The output batch, or a fatal error when a record did not fit in it
+    /// (past the 4 GiB its `u32` offsets address).
+    pub fn finish(self) -> Result<Batch, CallError> {
+        self.builder
+            .try_finish()
+            .map_err(|full| CallError::Fatal(format!("output batch: {full}")))
     }
 }
 
@@ -160,7 +163,7 @@ pub fn run_batch<T: Transform>(
         let mark = out.builder.mark();
         let (kind, reason) = match plugin.process(record, &mut out) {
             Outcome::Emit => {
-                emitted.push(count(out.builder.len() - mark.records));
+                emitted.push(count(out.builder.len() - mark.records())?);
                 continue;
             }
             Outcome::Reject(reason) => (wire::FailureKind::Reject, reason),
@@ -169,23 +172,25 @@ pub fn run_batch<T: Transform>(
         out.builder.rollback(mark);
         emitted.push(0);
         failures.push(wire::Failure {
-            input: count(index),
+            input: count(index)?,
             kind,
             reason,
         });
     }
     Ok(wire::Transformed {
-        output: out.finish(),
+        output: out.finish()?,
         emitted,
         failures,
     })
 }
 
-/// A record count as the contract's `u32`.
-///
-/// # Panics
-///
-/// Past 2^32 records in one batch, which a wasm32 memory cannot hold.
+/// A record count as the contract's `u32` (a validated batch and a builder
+/// never hold more).
+fn count(n: usize) -> Result<u32, CallError> {
+    u32::try_from(n)
+        .map_err(|_| CallError::Fatal(format!("{n} records do not fit the contract's u32 counts")))
+}
+
 /// What became of one input, read back from a `transformed` result.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Fate {
@@ -210,13 +215,6 @@ pub fn fates(done: &wire::Transformed) -> Vec<Fate> {
         }
     }
     fates
-}
-
-fn count(n: usize) -> u32 {
-    match u32::try_from(n) {
-        Ok(n) => n,
-        Err(_) => panic!("more than 2^32 output records in one batch"),
-    }
 }
 
 #[cfg(test)]

@@ -138,7 +138,7 @@ mod tests {
         let r = done.output.records().unwrap().next().unwrap();
         assert_eq!(r.key(), Some(&b"7"[..]));
         assert_eq!(r.value(), Some(&br#"{"id":7}"#[..]));
-        assert_eq!(r.last_header("h"), Some(&b"x"[..]));
+        assert_eq!(r.last_header("h"), Some(Some(&b"x"[..])));
         assert_eq!((r.timestamp_ms(), r.partition()), (Some(9), Some(2)));
     }
 }

@@ -1,7 +1,8 @@
-//! Test fixture: a transform built against the first draft of the contract
-//! (`wit/` here is `sluice:plugin@0.1.0` as it stood before batch entries
-//! became flat words). Its exports have the right names and the wrong types;
-//! the host must refuse it with a message that says so.
+//! Test fixture: a transform built against an unreleased draft of the
+//! contract: `wit/` here has the current package name and version
+//! (`sluice:plugin@0.2.0`) but the types of the first draft, before batch
+//! entries became flat words. Its interface names match and its items do
+//! not; the host must refuse it at load with a message that says so.
 
 // Generated ABI glue: raw pointers into linear memory, `export_name` symbols.
 #![allow(unsafe_code)]

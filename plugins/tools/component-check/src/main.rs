@@ -3,7 +3,7 @@
 //! prints what it imports (what the host must offer, or refuse).
 //!
 //! Usage: `component-check FILE=EXPORT...`, e.g.
-//! `component-check dist/mask.wasm=sluice:plugin/transformer@0.1.0`.
+//! `component-check dist/mask.wasm=sluice:plugin/transformer@0.2.0`.
 //! Exits 1 if any file fails.
 
 use std::process::ExitCode;
