@@ -598,7 +598,7 @@ impl Source for Scripted {
         };
         let mut records = Batch::default();
         for v in values {
-            records.push(None, Some(v.as_bytes()), &[]);
+            records.push(None, Some(v.as_bytes()), &[]).unwrap();
         }
         let tx = self.outcomes.clone();
         Ok(Polled {
@@ -606,7 +606,7 @@ impl Source for Scripted {
             undecodable: bad
                 .into_iter()
                 .map(|b| Undecodable {
-                    record: crate::plugin::OwnedRecord {
+                    record: crate::record::OwnedRecord {
                         value: Some(b.as_bytes().to_vec()),
                         ..Default::default()
                     },
@@ -645,7 +645,7 @@ impl Transform for Split {
                 _ => {
                     let parts: Vec<&str> = v.split('|').collect();
                     for p in &parts {
-                        output.push(None, Some(p.as_bytes()), &[]);
+                        output.push(None, Some(p.as_bytes()), &[]).unwrap();
                     }
                     outcomes.push(Outcome::Emit {
                         start,
