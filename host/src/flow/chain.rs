@@ -117,7 +117,10 @@ impl Flow {
         };
         for u in undecodable {
             match policy::decide(self.policy, Failure::Rejected) {
-                Action::DeadLetter => self.dead.add(u.record, StageId::Source, &label, &u.reason)?,
+                Action::DeadLetter => {
+                    self.dead
+                        .add(u.record, StageId::Source, &label, &u.reason)?
+                }
                 Action::Skip => self.skipped(1),
                 _ => bail!(
                     "pipeline `{}`: source {label} read a record it cannot hand over: {}\n  help: set `errors: skip` or `errors: dead-letter` to go on without such records",

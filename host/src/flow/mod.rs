@@ -305,6 +305,9 @@ impl Flow {
                 if finished {
                     return Ok(true);
                 }
+                if self.source.waits_in_poll() {
+                    continue;
+                }
                 idle = (idle + 1).min(5);
                 // Nothing ready: wait a little longer each empty poll (0.5..16 ms).
                 sleep_unless(&self.cancel, Duration::from_micros(500 << idle));

@@ -55,6 +55,12 @@ pub trait Source: Send {
     /// The plugin behind it, if it is one.
     fn plugin(&self) -> Option<&Plugin>;
 
+    /// Whether `poll` itself waits a little for records when none are
+    /// ready (then the flow polls again at once instead of backing off).
+    fn waits_in_poll(&self) -> bool {
+        false
+    }
+
     /// Whether it is quarantined (a plugin that failed too often in a row).
     fn quarantined(&self) -> bool {
         false
