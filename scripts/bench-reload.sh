@@ -68,6 +68,6 @@ echo "|---|---:|---:|---:|"
 read -r p50 p99 n < <(percentiles 'transform 2')
 echo "| transform (opened off the data path) | $n | $p50 µs | $p99 µs |"
 read -r p50 p99 n < <(percentiles source)
-echo "| source (drain in-flight, commit, reopen) | $n | $p50 µs | $p99 µs |"
+echo "| source (drain in-flight, reopen at the resolved position) | $n | $p50 µs | $p99 µs |"
 echo
 echo "load: $rate records/s through orders → mask → tag on the embedded cluster, acks leader; $(nproc) cores"
