@@ -29,44 +29,45 @@ transforms:
 sink: { kafka: { topic: reload-bench, acks: leader } }
 YAML
 cp "$dist/mask.wasm" "$work/plugins/mask.wasm"
-SLUICE_LOG=warn "$sluice" run "$work/bench.yaml" --state-dir "$work/state" --progress-secs 3600 >"$work/out" 2>&1 &
+SLUICE_LOG=warn "$sluice" run "$work/bench.yaml" --state-dir "$work/state" --progress-secs 3600 --events json --http off >"$work/out" 2>"$work/err" &
 pid=$!
 
 wait_lines() { # wait until $1 lines match $2 (bounded)
   local want=$1 pattern=$2 deadline=$((SECONDS + 60))
   until [[ $(grep -c -- "$pattern" "$work/out" || true) -ge $want ]]; do
     if (( SECONDS > deadline )) || ! kill -0 "$pid" 2>/dev/null; then
-      echo "error: waited for $want lines of '$pattern'; output:" >&2; cat "$work/out" >&2; exit 1
+      echo "error: waited for $want events matching '$pattern'; output:" >&2; cat "$work/out" "$work/err" >&2; exit 1
     fi
     sleep 0.05
   done
 }
 replace() { cp "$1" "$2.tmp"; mv -f "$2.tmp" "$2"; }
 
-wait_lines 1 "running:"
+wait_lines 1 '"event":"pipeline_running"'
 for ((i = 1; i <= transform_swaps; i++)); do
   if (( i % 2 )); then replace "$dist/version-tag-v2.wasm" "$work/plugins/tag.wasm"
   else replace "$dist/version-tag-v1.wasm" "$work/plugins/tag.wasm"; fi
-  wait_lines "$i" "reload ok: pipeline \`reload-bench\` transform"
+  wait_lines "$i" '"event":"reload".*"stage":"transform 2".*"outcome":"ok"'
 done
 for ((i = 1; i <= source_swaps; i++)); do
   # A byte-different copy of the same source: an appended custom section.
   { cat "$dist/orders.wasm"; printf '\x00\x08\x07sluice%c' "$((i % 10))"; } > "$work/plugins/orders.wasm.tmp"
   mv -f "$work/plugins/orders.wasm.tmp" "$work/plugins/orders.wasm"
-  wait_lines "$i" "reload ok: pipeline \`reload-bench\` source"
+  wait_lines "$i" '"event":"reload".*"stage":"source".*"outcome":"ok"'
 done
 kill -TERM "$pid"; wait "$pid" || true
 
-percentiles() { # kind → "p50 p99 n" in µs
-  grep "reload ok: pipeline \`reload-bench\` $1" "$work/out" | sed -E 's/.*paused ([0-9]+) µs.*/\1/' | sort -n |
+percentiles() { # stage → "p50 p99 n" in µs, from the reload events' pause_micros
+  grep "\"event\":\"reload\".*\"stage\":\"$1\".*\"outcome\":\"ok\"" "$work/out" |
+    sed -E 's/.*"pause_micros":([0-9]+).*/\1/' | sort -n |
     awk '{ v[NR] = $1 } END { if (NR == 0) { print "- - 0"; exit }
       p50 = v[int((NR - 1) * 0.50) + 1]; p99 = v[int((NR - 1) * 0.99) + 1]; print p50, p99, NR }'
 }
 echo "| swap | count | pause p50 | pause p99 |"
 echo "|---|---:|---:|---:|"
-read -r p50 p99 n < <(percentiles transform)
+read -r p50 p99 n < <(percentiles 'transform 2')
 echo "| transform (opened off the data path) | $n | $p50 µs | $p99 µs |"
 read -r p50 p99 n < <(percentiles source)
-echo "| source (drain in-flight, commit, reopen) | $n | $p50 µs | $p99 µs |"
+echo "| source (drain in-flight, reopen at the resolved position) | $n | $p50 µs | $p99 µs |"
 echo
 echo "load: $rate records/s through orders → mask → tag on the embedded cluster, acks leader; $(nproc) cores"

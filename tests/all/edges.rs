@@ -624,3 +624,56 @@ fn a_topic_override_listed_in_topics_allowed_is_delivered_there() {
     assert_eq!(ids(&other), (1..=20).map(|i| i * 10).collect::<Vec<_>>());
     assert!(run.terminate().success());
 }
+
+/// Item 1 on real Kafka: records that time out while the broker is stopped
+/// were not refused by Kafka; under `errors: skip` they are resent, never
+/// skipped. Read back with Kafka's console consumer: every id is there.
+#[test]
+fn records_that_time_out_are_resent_under_skip_on_real_kafka() {
+    let kafka = KafkaCluster::start_single().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let name = "edges-timeout-skip";
+    const TOTAL: u64 = 6_000;
+    kafka.create_topic(name, 1, 1, &[]).unwrap();
+    let file = write(
+        dir.path(),
+        name,
+        &format!(
+            "name: {name}\nerrors: skip\nsource:\n  plugin: {}\n  config: {{ count: {TOTAL}, rate: 1000, seed: 2 }}\nsink:\n  kafka:\n    brokers: {}\n    topic: {name}\n    acks: all\n    producer: {{ message.timeout.ms: 2000, request.timeout.ms: 1000 }}\n",
+            plugin("orders").display(),
+            kafka.bootstrap()
+        ),
+    );
+    let mut run = Running::spawn(sluice_run(&file, dir.path(), 3600));
+    run.wait_kind("commit", name, WAIT);
+    kafka.pause(1).unwrap();
+    // Queued records time out (message.timeout.ms 2000): the producer is
+    // rebuilt and they are sent again from the committed position.
+    run.wait_kind("producer_rebuilt", name, WAIT);
+    kafka.resume(1).unwrap();
+    let stopped = run.wait_event("the end", Duration::from_secs(180), |e| {
+        is(e, "pipeline_stopped", name) && e["reason"] == "finished"
+    });
+    assert_eq!(stopped["skipped"], 0, "nothing skipped: {stopped}");
+    let got = kafka
+        .consume(
+            name,
+            &crate::common::kafka::ConsumeOptions {
+                from_beginning: true,
+                idle_timeout: Duration::from_secs(15),
+                deadline: Some(Duration::from_secs(120)),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let mut unique = ids(&got);
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(
+        unique,
+        (1..=TOTAL).collect::<Vec<_>>(),
+        "nothing lost ({} read, duplicates allowed)",
+        got.len()
+    );
+    assert!(run.terminate().success());
+}

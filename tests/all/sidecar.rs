@@ -212,7 +212,7 @@ fn the_four_endpoints_of_a_running_quickstart_give_meaningful_answers() {
         .find(|l| l.starts_with("sluice_build_info{"))
         .unwrap();
     assert!(
-        build.contains(r#"contract="sluice:plugin@0.1.0""#),
+        build.contains(r#"contract="sluice:plugin@0.2.0""#),
         "{build}"
     );
     assert!(sample(&text, "process_resident_memory_bytes").unwrap() > 1e6);

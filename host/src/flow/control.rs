@@ -89,8 +89,8 @@ impl Flow {
                     });
                 };
                 self.set_state(PipelineState::Reloading, None);
-                // Everything polled so far must be resolved and committed, so
-                // the new version starts exactly after it.
+                // Everything polled so far must be resolved, so the new
+                // version starts exactly after it.
                 let drained = self.drain_for_swap()?;
                 self.set_state(self.steady_state(), None);
                 if !drained {
@@ -100,7 +100,10 @@ impl Flow {
                     );
                     return Ok(());
                 }
-                self.commit()?;
+                // Every record polled so far is resolved: the new version opens
+                // right after them. Storing that position waits for the next
+                // commit interval (no fsync inside the pause); a crash before
+                // it replays from the previous one, as any crash does.
                 let resume = self.watermark.committable();
                 match open(resume.clone()) {
                     Ok(new) => {
