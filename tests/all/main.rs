@@ -14,6 +14,7 @@ mod edges;
 mod error_policy;
 mod faults;
 mod hostile;
+mod ingest;
 mod kafka_durability;
 mod kafka_single;
 mod languages;

@@ -81,6 +81,18 @@ fn json_error(e: &serde_json::Error) -> String {
     }
 }
 
+fn trim(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
+    &bytes[start..end]
+}
+
 impl Parsed {
     fn push(&mut self, line: u32, value: &[u8]) -> Result<(), BodyError> {
         self.records
@@ -180,15 +192,41 @@ pub fn parse(format: IngestFormat, body: &[u8], max_record: usize) -> Result<Par
                     );
                     continue;
                 }
-                match serde_json::from_slice::<IgnoredAny>(text) {
-                    Ok(_) => out.push(line, text)?,
-                    Err(e) => out.reject(
-                        line,
-                        LineProblem::MalformedJson,
-                        json_error(&e),
-                        text,
-                        max_record,
-                    ),
+                // Several documents on one line are several records: that is
+                // what `curl -d @file.jsonl` sends (it strips the newlines).
+                let mut docs = serde_json::Deserializer::from_slice(text).into_iter::<IgnoredAny>();
+                let mut start = 0;
+                loop {
+                    match docs.next() {
+                        None => break,
+                        Some(Ok(_)) => {
+                            let end = docs.byte_offset();
+                            let doc = trim(&text[start..end]);
+                            if doc.len() > max_record {
+                                out.reject(
+                                    line,
+                                    LineProblem::TooLarge,
+                                    format!("a record on line {line} is {} bytes, over the {max_record}-byte limit (max_record_kb)", doc.len()),
+                                    doc,
+                                    max_record,
+                                );
+                            } else {
+                                out.push(line, doc)?;
+                            }
+                            start = end;
+                        }
+                        Some(Err(e)) => {
+                            let rest = trim(&text[start..]);
+                            out.reject(
+                                line,
+                                LineProblem::MalformedJson,
+                                json_error(&e),
+                                rest,
+                                max_record,
+                            );
+                            break;
+                        }
+                    }
                 }
             }
             if out.records.is_empty() && out.rejected.is_empty() {
@@ -233,6 +271,19 @@ mod tests {
             p.rejected[0].error
         );
         assert_eq!(p.rejected[0].bytes, b"{\"a\":");
+    }
+
+    #[test]
+    fn documents_run_together_on_one_line_are_several_records() {
+        // `curl -d @orders.jsonl` strips the newlines.
+        let p = parse(
+            IngestFormat::JsonLines,
+            br#"{"id":1}{"id":2} {"id":3}{"id":"#,
+            100,
+        )
+        .unwrap();
+        assert_eq!(values(&p), [r#"{"id":1}"#, r#"{"id":2}"#, r#"{"id":3}"#]);
+        assert_eq!(p.rejected[0].bytes, br#"{"id":"#);
     }
 
     #[test]

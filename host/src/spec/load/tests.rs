@@ -592,15 +592,25 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
 #[test]
 fn an_http_source_loads_with_its_defaults() {
     let dir = plugins();
-    let text = YAML.replace("  plugin: a.wasm\n", "  http: { path: /in, format: json }\n");
+    let text = YAML.replace(
+        "  plugin: a.wasm\n",
+        "  http: { path: /in, format: json }\n",
+    );
     let p = load(&dir, "p.yaml", &text, &[]).unwrap();
     let SourceRef::Http(h) = &p.source else {
         panic!("{:?}", p.source)
     };
-    assert_eq!(h.address().unwrap().to_string(), "127.0.0.1:8081", "loopback by default");
+    assert_eq!(
+        h.address().unwrap().to_string(),
+        "127.0.0.1:8081",
+        "loopback by default"
+    );
     assert_eq!((h.path.as_str(), h.format), ("/in", IngestFormat::Json));
     assert_eq!(h.max_body_bytes(), 1 << 20);
-    let toml = TOML.replace("plugin = \"a.wasm\"\n", "http = { listen = \"0.0.0.0:9000\" }\n");
+    let toml = TOML.replace(
+        "plugin = \"a.wasm\"\n",
+        "http = { listen = \"0.0.0.0:9000\" }\n",
+    );
     let p = load(&dir, "p.toml", &toml, &[]).unwrap();
     assert!(p.source.plugin().is_none());
 }
@@ -610,7 +620,11 @@ fn http_source_mistakes_are_located() {
     let dir = plugins();
     let errors = |text: &str| load(&dir, "p.yaml", text, &[]).unwrap_err().to_string();
     let both = YAML.replace("  plugin: a.wasm\n", "  plugin: a.wasm\n  http: {}\n");
-    assert!(errors(&both).contains("both a `plugin` and `http`"), "{}", errors(&both));
+    assert!(
+        errors(&both).contains("both a `plugin` and `http`"),
+        "{}",
+        errors(&both)
+    );
     let neither = YAML.replace("  plugin: a.wasm\n", "  config: { a: 1 }\n");
     assert!(errors(&neither).contains("neither a `plugin` nor `http`"));
     let bad = YAML.replace(
@@ -618,7 +632,10 @@ fn http_source_mistakes_are_located() {
         "  http:\n    listen: localhost\n    path: ingest\n    max_body_kb: 0\n",
     );
     let e = errors(&bad);
-    assert!(e.contains("p.yaml:4:13") && e.contains("not IP:PORT"), "{e}");
+    assert!(
+        e.contains("p.yaml:4:13") && e.contains("not IP:PORT"),
+        "{e}"
+    );
     assert!(e.contains("not an absolute URL path"), "{e}");
     assert!(e.contains("`max_body_kb` must be at least 1"), "{e}");
     let format = YAML.replace("  plugin: a.wasm\n", "  http: { format: csv }\n");
