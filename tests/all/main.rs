@@ -13,6 +13,7 @@ mod crash;
 mod edges;
 mod error_policy;
 mod faults;
+mod file_tail;
 mod hostile;
 mod ingest;
 mod kafka_durability;
