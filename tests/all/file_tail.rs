@@ -22,7 +22,7 @@ fn pipeline(dir: &Path, logs: &Path, brokers: &str, topic: &str) -> std::path::P
     std::fs::write(
         &file,
         format!(
-            "name: tail\nsource:\n  plugin: {}\n  config: {{ path: /logs/app.log, format: jsonl, offset_header: offset, id_header: file, scan_interval_ms: 50, rotated_wait_ms: 3000 }}\n  grants: {{ dirs: [{{ host: {}, guest: /logs }}] }}\nsink:\n  kafka: {{ brokers: {brokers}, topic: {topic}, acks: all }}\n",
+            "name: tail\nsource:\n  plugin: {}\n  config: {{ path: /logs/app.log, format: jsonl, offset_header: offset, id_header: file, scan_interval_ms: 50, rotated_wait_ms: 3000 }}\n  grants: {{ dirs: [{{ host: {}, guest: /logs }}] }}\nsink:\n  kafka: {{ brokers: \"{brokers}\", topic: {topic}, acks: all }}\n",
             plugin("file-tail").display(),
             logs.display()
         ),

@@ -147,7 +147,7 @@ fn ingest_answers_follow_each_acks_policy_on_real_kafka() -> Result<()> {
             files.path(),
             &format!("ingest-{acks}"),
             &format!(
-                "name: ingest-{acks}\nsource:\n  http: {{ listen: 127.0.0.1:0 }}\nsink:\n  kafka: {{ brokers: {}, topic: {topic}, acks: {acks}, key: id }}\n",
+                "name: ingest-{acks}\nsource:\n  http: {{ listen: 127.0.0.1:0 }}\nsink:\n  kafka: {{ brokers: \"{}\", topic: {topic}, acks: {acks}, key: id }}\n",
                 k.bootstrap()
             ),
         );
@@ -398,7 +398,7 @@ fn ingest_acks_all_keeps_every_answered_request_through_a_leader_kill() -> Resul
         files.path(),
         "kill",
         &format!(
-            "name: kill\nsource:\n  http: {{ listen: 127.0.0.1:0, response_timeout_ms: 60000 }}\nsink:\n  kafka: {{ brokers: {}, topic: {topic}, acks: all }}\n",
+            "name: kill\nsource:\n  http: {{ listen: 127.0.0.1:0, response_timeout_ms: 60000 }}\nsink:\n  kafka: {{ brokers: \"{}\", topic: {topic}, acks: all }}\n",
             k.bootstrap()
         ),
     );
