@@ -249,3 +249,51 @@ fn file_tail_survives_kill_9_restarts_between_rotations_and_truncation() {
     assert!(w.next == before + 100);
     assert!(run.terminate().success());
 }
+
+#[test]
+fn file_tail_log_shipping_example_masks_and_ships_a_growing_log() {
+    let logs = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        crate::common::root().join("examples/logs/app.log"),
+        logs.path().join("app.log"),
+    )
+    .unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let mut cmd = sluice_run("examples/log-shipping.yaml", state.path(), 60);
+    cmd.current_dir(crate::common::root())
+        .env("LOG_DIR", logs.path())
+        .env_remove("KAFKA_BROKERS");
+    let mut run = Running::spawn(cmd);
+    run.wait_kind("pipeline_running", "log-shipping", Duration::from_secs(120));
+    let bootstrap = run.wait_seen("embedded", Duration::from_secs(5), |e| {
+        e["event"] == "embedded_cluster"
+    })["bootstrap"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut f = OpenOptions::new()
+        .append(true)
+        .open(logs.path().join("app.log"))
+        .unwrap();
+    f.write_all(b"{\"id\":4,\"email\":\"dave@example.com\",\"msg\":\"shipped\"}\n")
+        .unwrap();
+    // Acknowledged (so the topic exists) before kcat looks.
+    run.wait_event("a commit", Duration::from_secs(60), |e| {
+        is(e, "commit", "log-shipping")
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let got = loop {
+        let got = crate::common::kcat_read(&bootstrap, "app-logs", 4);
+        if got.len() == 4 || Instant::now() > deadline {
+            break got;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let keys: Vec<&str> = got.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["1", "2", "3", "4"]);
+    assert!(
+        got.iter().all(|(_, v)| !v.contains("@example.com")),
+        "{got:?}"
+    );
+    assert!(run.terminate().success());
+}
