@@ -121,7 +121,11 @@ def q(p):
     return float(m.group(1)) * 1000 if m else float("nan")
 total = float(re.search(r"Total:\s+([0-9.]+)\s+secs", text).group(1))
 codes = {int(c): int(n) for c, n in re.findall(r"\[(\d{3})\]\s+(\d+)\s+responses", text)}
+errors = text.split("Error distribution:")[1] if "Error distribution:" in text else ""
+failed = sum(int(n) for n in re.findall(r"\[(\d+)\]", errors))
 ok = sum(n for c, n in codes.items() if c in (200, 202))
+# hey sends n/c requests per connection (rounded down): count what was sent.
+requests = sum(codes.values()) + failed
 bad = requests - ok
 answer = "/".join(str(c) for c in sorted(codes) if c in (200, 202)) or "-"
 print("| %s | %s | %d | %d | %s | %.1f | %.1f | %.0f | %d |" % (
