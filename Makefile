@@ -28,13 +28,14 @@ test-helpers:
 setup:
 	@rustup target add wasm32-wasip2 >/dev/null 2>&1 || rustup target add wasm32-wasip2
 
-## Debian tools the tests use as independent clients: kcat, curl, and Prometheus
+## Debian tools the tests use as independent clients: kcat, curl, hey (bench-ingest), and Prometheus
 ## (prometheus + promtool). The tests start Prometheus themselves as a child on a free
 ## port; the package's own service is stopped and disabled where an init system runs it.
 tools:
 	@missing=""; \
 	command -v kcat >/dev/null || missing="$$missing kcat"; \
 	command -v curl >/dev/null || missing="$$missing curl"; \
+	command -v hey >/dev/null || missing="$$missing hey"; \
 	command -v prometheus >/dev/null && command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	if [ -n "$$missing" ]; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \

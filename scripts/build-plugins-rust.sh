@@ -19,7 +19,7 @@ wasm_target="wasm32-wasip2"
 # dist name = cargo package name; the component is target/<triple>/release/<lib>.wasm
 # with '-' turned into '_'.
 components=(
-  orders mask filter set-key passthrough
+  orders file-tail mask filter set-key passthrough
   version-tag reject-every tamper block-on-open wrong-world stale-types contract-0-1-0
   hostile-loop hostile-memory hostile-recursion hostile-file hostile-socket hostile-output hostile-sleep
   hostile-shared-span trap-on-open acking-source
@@ -32,7 +32,7 @@ version="$(sed -n 's/^package sluice:plugin@\(.*\);/\1/p' "$root/wit/types.wit")
 # The export each component must have at its top level.
 expected_export() {
   case "$1" in
-    orders | acking-source) echo "sluice:plugin/source-plugin@$version" ;;
+    orders | file-tail | acking-source) echo "sluice:plugin/source-plugin@$version" ;;
     # Built against the previous contract on purpose (its own wit/).
     contract-0-1-0) echo "sluice:plugin/transformer@0.1.0" ;;
     wrong-world) echo "greet" ;;

@@ -6,12 +6,12 @@
 #   bash examples/kubernetes/plugins-configmap.sh | kubectl apply -f -
 #
 # (`kubectl create configmap sluice-plugins --from-file=… --dry-run=client -o yaml`
-# gives the same.) A ConfigMap holds at most 1 MiB: these three are about
-# 0.5 MiB encoded. Larger plugins (JavaScript, Python) belong in an image or
+# gives the same.) A ConfigMap holds at most 1 MiB: these two are about
+# 0.7 MiB encoded. Larger plugins (JavaScript, Python) belong in an image or
 # a volume instead.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-PLUGINS=(orders mask set-key)
+PLUGINS=(file-tail mask)
 cat <<YAML
 apiVersion: v1
 kind: ConfigMap

@@ -19,6 +19,7 @@ pub mod plugin;
 pub mod position;
 pub mod record;
 pub mod sink;
+pub mod source;
 pub mod spec;
 pub mod supervisor;
 pub mod telemetry;

@@ -51,10 +51,12 @@ struct Started {
 /// Builds and runs the pipeline in `file` in this process (the library API).
 fn start(file: &Path, state: &Path, brokers: &str) -> Started {
     let p = sluice::spec::load_file(file).unwrap();
+    let events = Events::new();
     let ctx = BuildContext {
         plugins: PluginCache::new(sluice::plugin::Runtime::new(Some(&cache_dir())).unwrap()),
         producers: Arc::new(ProducerPool::default()),
-        events: Events::new(),
+        ingest: sluice::source::IngestRegistry::new(&events),
+        events,
         state_dir: state.to_path_buf(),
         options: FlowOptions {
             grace: Duration::from_secs(30),

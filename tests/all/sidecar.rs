@@ -747,7 +747,12 @@ fn the_kubernetes_manifests_parse_and_every_probe_is_one_the_binary_serves() {
                 &prefix,
                 &format!("{}/", root().join("plugins/dist").display()),
             )
-            .replace("${KAFKA_BROKERS}", "127.0.0.1:9092");
+            .replace("${KAFKA_BROKERS}", "127.0.0.1:9092")
+            // The pod's shared volume, here a directory of the test's own.
+            .replace(
+                "host: /var/run/app",
+                &format!("host: {}", dir.path().display()),
+            );
         let path = dir.path().join(name);
         std::fs::write(&path, local).unwrap();
         sluice::spec::load_file(&path)

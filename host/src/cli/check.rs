@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::plugin::{PluginKind, Runtime, SourceInstance, TransformInstance};
 use crate::position::{PositionsTopicError, inspect_positions_topic};
 use crate::sink::inspect_topic;
-use crate::spec::{Acks, Cluster, Pipeline, expand_paths, load_file};
+use crate::spec::{Acks, Cluster, Pipeline, SourceRef, expand_paths, load_file};
 use crate::supervisor::{PluginCache, plugin_label};
 
 /// How long `--kafka` waits for each answer from the cluster.
@@ -165,15 +165,21 @@ fn ask(p: &Pipeline) -> bool {
 }
 
 fn check_plugins(p: &Pipeline, plugins: &PluginCache) -> anyhow::Result<String> {
-    let source = plugins.get(&p.source.path, PluginKind::Source)?;
-    SourceInstance::open(
-        &source,
-        p.source.config.clone(),
-        None,
-        p.source.limits.clone(),
-        &plugin_label(&p.source.path),
-    )?;
-    let mut chain = vec![plugin_label(&p.source.path)];
+    let mut chain = Vec::new();
+    match &p.source {
+        SourceRef::Plugin(source_ref) => {
+            let source = plugins.get(&source_ref.path, PluginKind::Source)?;
+            SourceInstance::open(
+                &source,
+                source_ref.config.clone(),
+                None,
+                source_ref.limits.clone(),
+                &plugin_label(&source_ref.path),
+            )?;
+            chain.push(plugin_label(&source_ref.path));
+        }
+        SourceRef::Http(http) => chain.push(format!("http {}{}", http.listen, http.path)),
+    }
     for t in &p.transforms {
         let plugin = plugins.get(&t.path, PluginKind::Transform)?;
         TransformInstance::open(

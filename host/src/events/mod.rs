@@ -413,6 +413,39 @@ pub enum Event {
         /// `host:port`.
         address: String,
     },
+    /// A pipeline's HTTP ingest source listens here (the bound address, so
+    /// `listen: 127.0.0.1:0` shows the port it picked).
+    IngestListening {
+        /// Pipeline name.
+        pipeline: String,
+        /// `host:port`.
+        address: String,
+        /// The path records are posted to.
+        path: String,
+    },
+    /// An HTTP ingest request was answered (or a connection refused): one
+    /// event per request, never per record. Counted in
+    /// `sluice_ingest_requests_total{status}`, `sluice_ingest_errors_total{reason}`
+    /// and `sluice_ingest_rejected_lines_total{reason}`.
+    IngestRequest {
+        /// Pipeline name.
+        pipeline: Arc<str>,
+        /// The HTTP status sent (408 for a connection closed because its
+        /// headers came too slowly, 503 for one refused over the cap).
+        status: u16,
+        /// What went wrong, a bounded set: `unauthorized`, `not_ready`,
+        /// `back_pressure`, `body_too_large`, `read_timeout`, `empty_body`,
+        /// `malformed_body`, `rejected_records`, `stopped`, `timeout`,
+        /// `too_many_connections`, `conflict`, `not_found`, `method`.
+        reason: Option<String>,
+        /// Records accepted.
+        accepted: u64,
+        /// Lines rejected by why (`malformed_json`, `invalid_utf8`,
+        /// `line_too_large`, `transform`, `sink`).
+        rejected: Vec<(String, u64)>,
+        /// Seconds from the request's arrival to its answer.
+        seconds: f64,
+    },
     /// librdkafka reported a client-level error (broker down, all brokers
     /// down, authentication, resolution, ...). Producers are shared by the
     /// pipelines of one cluster and acks policy, so it names the cluster, not

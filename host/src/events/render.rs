@@ -154,7 +154,15 @@ fn human(event: &Event) -> Option<String> {
                 )
             }
         },
-        Event::Batch { .. } | Event::Delivery { .. } | Event::Commit { .. } => return None,
+        Event::Batch { .. }
+        | Event::Delivery { .. }
+        | Event::Commit { .. }
+        | Event::IngestRequest { .. } => return None,
+        Event::IngestListening {
+            pipeline,
+            address,
+            path,
+        } => format!("{pipeline}: HTTP ingest at http://{address}{path}"),
         Event::Progress {
             pipeline,
             sent,

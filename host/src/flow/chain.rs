@@ -65,11 +65,18 @@ impl Flow {
                             if let Some(r) = input.to_owned_record(i) {
                                 self.dead.add(r, id, &label, &reason)?;
                             }
+                            if let Some(t) = &mut self.tracking {
+                                t.fail(i, id, &reason, true);
+                            }
                         }
                     }
                     Action::Skip => {
                         tracing::warn!(pipeline = %self.name, records = input.len(), error = %e, "Skipped a batch the transform failed on");
                         self.skipped(input.len() as u64);
+                        if let Some(t) = &mut self.tracking {
+                            let reason = e.to_string();
+                            (0..input.len()).for_each(|i| t.fail(i, id, &reason, false));
+                        }
                     }
                     _ if e.is_quarantined() => bail!(
                         "pipeline `{}`: {id} {e} (errors: {} would drop every later record; fix the plugin, or use `errors: dead-letter` to keep them)",
@@ -81,6 +88,9 @@ impl Flow {
                         self.name
                     ),
                 }
+                if let Some(t) = &mut self.tracking {
+                    t.clear();
+                }
                 Batch::default()
             }
         };
@@ -88,6 +98,40 @@ impl Flow {
         counts.bytes_out = out.arena.len() as u64;
         self.report.stages.push(counts);
         Ok(out)
+    }
+
+    /// Routes records the source could not represent, like a reject at
+    /// stage `source`: dead-lettered, skipped, or the pipeline stops.
+    pub(super) fn route_undecodable(
+        &mut self,
+        undecodable: Vec<super::Undecodable>,
+    ) -> anyhow::Result<()> {
+        if undecodable.is_empty() {
+            return Ok(());
+        }
+        let label = self.source.label().to_string();
+        let mut counts = StageCounts {
+            stage: StageId::Source,
+            rejected: undecodable.len() as u64,
+            ..StageCounts::default()
+        };
+        for u in undecodable {
+            match policy::decide(self.policy, Failure::Rejected) {
+                Action::DeadLetter => {
+                    self.dead
+                        .add(u.record, StageId::Source, &label, &u.reason)?
+                }
+                Action::Skip => self.skipped(1),
+                _ => bail!(
+                    "pipeline `{}`: source {label} read a record it cannot hand over: {}\n  help: set `errors: skip` or `errors: dead-letter` to go on without such records",
+                    self.name,
+                    u.reason
+                ),
+            }
+        }
+        counts.records_in = counts.rejected;
+        self.report.stages.push(counts);
+        Ok(())
     }
 
     fn skipped(&mut self, records: u64) {
@@ -123,10 +167,16 @@ impl Flow {
                             if let Some(r) = input.to_owned_record(index) {
                                 self.dead.add(r, id, label, reason)?;
                             }
+                            if let Some(t) = &mut self.tracking {
+                                t.fail(index, id, reason, true);
+                            }
                         }
                         Action::Skip => {
                             tracing::warn!(pipeline = %self.name, transform = %label, record = index, %reason, "Skipped a rejected record");
                             self.skipped(1);
+                            if let Some(t) = &mut self.tracking {
+                                t.fail(index, id, reason, false);
+                            }
                         }
                         _ => {
                             let key = input.get(index).and_then(|r| {
@@ -141,6 +191,12 @@ impl Flow {
                     }
                 }
             }
+        }
+        if let Some(t) = &mut self.tracking {
+            t.follow(outcomes.iter().map(|o| match o {
+                Outcome::Emit { count, .. } => *count,
+                _ => 0,
+            }));
         }
         if in_order && next_start as usize == output.len() {
             return Ok(output);
@@ -183,9 +239,11 @@ impl Flow {
                     tracing::warn!(pipeline = %self.name, error = %reason, "Skipped a record Kafka refused");
                     self.skipped(1);
                     self.publish_batch();
+                    u.ticket.refused(u.index, &reason, false);
                     u.ticket.resolve();
                 }
                 Action::DeadLetter => {
+                    u.ticket.refused(u.index, &reason, true);
                     if let Some(record) = u.record {
                         self.dead.add(record, StageId::Sink, "kafka", &reason)?;
                     }

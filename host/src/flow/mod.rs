@@ -10,6 +10,7 @@
 
 mod chain;
 mod commit;
+mod completion;
 mod control;
 mod dead_letter;
 pub mod policy;
@@ -22,9 +23,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 
+pub use completion::{BatchEnd, BatchOutcome, Completion, Delivered, Failed, RecordFate};
 pub use control::{Control, SourceOpener};
 pub use dead_letter::{DeadLetters, ORIGINAL_SIZE_HEADER};
-pub use source::{MAX_POSITION_BYTES, PluginSource, Polled, Source};
+pub use source::{MAX_POSITION_BYTES, PluginSource, Polled, Source, Undecodable};
 pub use stage::{MAX_RETRIES, PROBATION_BATCHES, Stage, Transform, sleep_unless};
 
 use crate::events::{BatchReport, Event, Events, PipelineState, StageCounts, StageId};
@@ -150,6 +152,8 @@ pub struct Flow {
     bytes: u64,
     /// What the last delivery report covered.
     reported: (u64, Vec<u64>, f64),
+    /// The batch being processed, when its source asked for a completion.
+    tracking: Option<completion::Tracking>,
 }
 
 /// The handles a supervisor keeps on a flow it started.
@@ -203,6 +207,7 @@ impl Flow {
             state: PipelineState::Starting,
             bytes: 0,
             reported: (0, Vec::new(), 0.0),
+            tracking: None,
         };
         (flow, handle)
     }
@@ -215,6 +220,10 @@ impl Flow {
         let result = self.data_path();
         self.set_state(PipelineState::Stopping, None);
         let drained = self.drain(result.is_ok());
+        // Records still waiting for a decision are not decided now: drop
+        // them (and their batches' completions, which then say so).
+        drop(self.watermark.take_undelivered());
+        self.watermark.abandon_receipts();
         self.report_delivery();
         let summary = Summary {
             acknowledged: self.watermark.acknowledged(),
@@ -286,12 +295,18 @@ impl Flow {
             if polled.position.is_some() {
                 self.last_polled.clone_from(&polled.position);
             }
-            if polled.records.is_empty() {
+            if polled.records.is_empty()
+                && polled.undecodable.is_empty()
+                && polled.completion.is_none()
+            {
                 if let Some(p) = polled.position {
                     self.watermark.advance_to(p);
                 }
                 if finished {
                     return Ok(true);
+                }
+                if self.source.waits_in_poll() {
+                    continue;
                 }
                 idle = (idle + 1).min(5);
                 // Nothing ready: wait a little longer each empty poll (0.5..16 ms).
@@ -299,9 +314,25 @@ impl Flow {
                 continue;
             }
             idle = 0;
-            self.report.polled += polled.records.len() as u64;
-            let batch = self.run_chain(polled.records)?;
-            self.send(batch, polled.position)?;
+            let Polled {
+                records,
+                position,
+                undecodable,
+                completion,
+                ..
+            } = polled;
+            self.report.polled += (records.len() + undecodable.len()) as u64;
+            self.tracking = completion.map(|c| completion::Tracking::new(c, records.len()));
+            let batch = self
+                .route_undecodable(undecodable)
+                .and_then(|()| self.run_chain(records));
+            let sent = batch.and_then(|b| self.send(b, position));
+            if let Err(e) = sent {
+                if let Some(t) = self.tracking.take() {
+                    t.stopped(format!("{e:#}"));
+                }
+                return Err(e);
+            }
             if finished {
                 return Ok(true);
             }
@@ -316,15 +347,26 @@ impl Flow {
     ) -> anyhow::Result<()> {
         let dead = self.dead.take();
         let total = batch.len() + dead.len();
+        let tracking = self.tracking.take();
         if total == 0 {
             if let Some(p) = position {
                 self.watermark.advance_to(p);
+            }
+            if let Some(t) = tracking {
+                t.finish(&[]);
             }
             self.publish_batch();
             return Ok(());
         }
         let bytes = batch.arena.len() as u64;
-        let ticket = self.watermark.register(total, position);
+        let ticket = match tracking {
+            None => self.watermark.register(total, position),
+            Some(t) => self.watermark.register_with_receipts(
+                total,
+                position,
+                Box::new(move |answers| t.finish(&answers)),
+            ),
+        };
         let mut sent = self
             .sink
             .send(&batch, &ticket, Route::Records, &self.cancel);

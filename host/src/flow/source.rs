@@ -2,8 +2,9 @@
 //! opaque positions. Plugin sources (WebAssembly) are one kind; host-native
 //! sources (a Kafka consumer group, HTTP ingest) implement the same trait.
 
+use super::completion::Completion;
 use crate::plugin::{Plugin, PluginError, SourceInstance};
-use crate::record::Batch;
+use crate::record::{Batch, OwnedRecord};
 
 /// Most bytes a source position may take; a bigger one is the source's fault.
 pub const MAX_POSITION_BYTES: usize = 64 << 10;
@@ -17,6 +18,22 @@ pub struct Polled {
     pub position: Option<Vec<u8>>,
     /// No more records, ever.
     pub finished: bool,
+    /// Records read but not representable as records (a request line that
+    /// is not JSON, say): routed by the error policy like a transform's
+    /// reject (skipped, or dead-lettered from stage `source`).
+    pub undecodable: Vec<Undecodable>,
+    /// Called once every record of this batch is resolved (see
+    /// [`Completion`]); `None` for sources that need no answer.
+    pub completion: Option<Completion>,
+}
+
+/// A record the source read but cannot hand over as one.
+#[derive(Debug, Clone)]
+pub struct Undecodable {
+    /// What could be kept of it (its bytes as the value).
+    pub record: OwnedRecord,
+    /// Why it could not be handed over.
+    pub reason: String,
 }
 
 /// A source of records for one pipeline.
@@ -37,6 +54,12 @@ pub trait Source: Send {
 
     /// The plugin behind it, if it is one.
     fn plugin(&self) -> Option<&Plugin>;
+
+    /// Whether `poll` itself waits a little for records when none are
+    /// ready (then the flow polls again at once instead of backing off).
+    fn waits_in_poll(&self) -> bool {
+        false
+    }
 
     /// Whether it is quarantined (a plugin that failed too often in a row).
     fn quarantined(&self) -> bool {
@@ -68,6 +91,7 @@ impl Source for PluginSource {
             records: p.records,
             position: p.position,
             finished: p.finished,
+            ..Polled::default()
         })
     }
 

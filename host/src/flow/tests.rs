@@ -38,6 +38,7 @@ impl Source for Numbers {
             records,
             position: Some(end.to_string().into_bytes()),
             finished: end > self.count,
+            ..Polled::default()
         })
     }
     fn committed(&mut self, position: &[u8]) -> Result<(), PluginError> {
@@ -552,6 +553,7 @@ fn an_oversized_position_is_the_source_s_fault() {
                 records: Batch::default(),
                 position: Some(vec![b'x'; MAX_POSITION_BYTES + 1]),
                 finished: false,
+                ..Polled::default()
             })
         }
         fn committed(&mut self, _: &[u8]) -> Result<(), PluginError> {
@@ -578,4 +580,204 @@ fn an_oversized_position_is_the_source_s_fault() {
     });
     let err = flow.run().unwrap_err().to_string();
     assert!(err.contains("over the 64 KiB limit"), "{err}");
+}
+
+/// Hands over scripted batches, each with a completion that reports to a channel.
+struct Scripted {
+    batches: std::collections::VecDeque<(Vec<&'static str>, Vec<&'static str>)>,
+    outcomes: std::sync::mpsc::Sender<BatchOutcome>,
+}
+
+impl Source for Scripted {
+    fn label(&self) -> &str {
+        "scripted"
+    }
+    fn poll(&mut self, _max: u32) -> Result<Polled, PluginError> {
+        let Some((values, bad)) = self.batches.pop_front() else {
+            return Ok(Polled::default());
+        };
+        let mut records = Batch::default();
+        for v in values {
+            records.push(None, Some(v.as_bytes()), &[]).unwrap();
+        }
+        let tx = self.outcomes.clone();
+        Ok(Polled {
+            records,
+            undecodable: bad
+                .into_iter()
+                .map(|b| Undecodable {
+                    record: crate::record::OwnedRecord {
+                        value: Some(b.as_bytes().to_vec()),
+                        ..Default::default()
+                    },
+                    reason: "not JSON".into(),
+                })
+                .collect(),
+            completion: Some(Completion::new(move |o| {
+                let _ = tx.send(o);
+            })),
+            ..Polled::default()
+        })
+    }
+    fn committed(&mut self, _position: &[u8]) -> Result<(), PluginError> {
+        Ok(())
+    }
+    fn reopen_at(&mut self, _position: Option<Vec<u8>>) {}
+    fn plugin(&self) -> Option<&Plugin> {
+        None
+    }
+}
+
+/// `a|b` emits `a` and `b`; `drop` emits nothing; `bad` is rejected; the
+/// rest pass.
+struct Split;
+
+impl Transform for Split {
+    fn process(&mut self, input: Batch) -> (Batch, Result<Transformed, PluginError>) {
+        let mut output = Batch::default();
+        let mut outcomes = Vec::new();
+        for r in input.iter() {
+            let v = std::str::from_utf8(r.value().unwrap_or_default()).unwrap();
+            let start = output.len() as u32;
+            match v {
+                "bad" => outcomes.push(Outcome::Reject("bad record".into())),
+                "drop" => outcomes.push(Outcome::Emit { start, count: 0 }),
+                _ => {
+                    let parts: Vec<&str> = v.split('|').collect();
+                    for p in &parts {
+                        output.push(None, Some(p.as_bytes()), &[]).unwrap();
+                    }
+                    outcomes.push(Outcome::Emit {
+                        start,
+                        count: parts.len() as u32,
+                    });
+                }
+            }
+        }
+        (input, Ok(Transformed { output, outcomes }))
+    }
+    fn digest(&self) -> &str {
+        "split"
+    }
+}
+
+fn scripted_rig(
+    batches: Vec<(Vec<&'static str>, Vec<&'static str>)>,
+    policy: ErrorPolicy,
+    auto_ack: bool,
+) -> (Rig, std::sync::mpsc::Receiver<BatchOutcome>) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut r = rig(
+        0,
+        10,
+        vec![Box::new(Split)],
+        policy,
+        auto_ack,
+        Duration::from_secs(1),
+    );
+    let flow = r.flow.take().unwrap();
+    let (flow, handle) = Flow::new(FlowParts {
+        name: "t".into(),
+        source: Box::new(Scripted {
+            batches: batches.into(),
+            outcomes: tx,
+        }),
+        stages: vec![Stage::new(
+            StageId::Transform(0),
+            "split".into(),
+            Box::new(Split),
+        )],
+        sink: flow.sink,
+        store: None,
+        resume: None,
+        policy,
+        dead_letter_topic: (policy == ErrorPolicy::DeadLetter).then(|| "dlq".to_string()),
+        sink_topic: "out".into(),
+        events: flow.events,
+        options: flow.options,
+    });
+    r.flow = Some(flow);
+    r.handle = handle;
+    (r, rx)
+}
+
+#[test]
+fn a_completion_says_what_became_of_each_source_record() {
+    let (r, rx) = scripted_rig(
+        vec![(vec!["x", "a|b", "drop", "bad", "too-large", "y"], vec![])],
+        ErrorPolicy::Skip,
+        true,
+    );
+    r.sink.refuse_value(b"too-large");
+    let mut r = r.start();
+    let o = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    assert_eq!(o.end, BatchEnd::Resolved);
+    assert_eq!(o.records.len(), 6);
+    let offsets =
+        |i: usize| -> Vec<i64> { o.records[i].delivered.iter().map(|d| d.offset).collect() };
+    assert_eq!(offsets(0), [0], "x: the first record in the sink");
+    assert_eq!(offsets(1), [1, 2], "a|b: two outputs, both delivered");
+    assert!(o.records[2].filtered(), "drop");
+    assert_eq!(o.records[3].failed[0].stage, StageId::Transform(0));
+    assert_eq!(o.records[3].failed[0].reason, "bad record");
+    assert!(!o.records[3].failed[0].dead_lettered);
+    assert_eq!(
+        o.records[4].failed[0].stage,
+        StageId::Sink,
+        "refused by Kafka, skipped"
+    );
+    assert_eq!(offsets(5), [3]);
+    assert_eq!(o.records[5].delivered[0].topic, "out");
+    r.handle.cancel.store(true, Ordering::Relaxed);
+    r.join().unwrap();
+}
+
+#[test]
+fn a_completion_waits_for_acknowledgements_and_dead_letters() {
+    let (r, rx) = scripted_rig(
+        vec![(vec!["bad", "ok"], vec!["{not json"])],
+        ErrorPolicy::DeadLetter,
+        false,
+    );
+    let mut r = r.start();
+    r.wait("sent", |r| r.sink.sent().len() == 3);
+    assert!(
+        rx.recv_timeout(Duration::from_millis(50)).is_err(),
+        "nothing acknowledged yet"
+    );
+    r.sink.ack_all();
+    let o = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    assert_eq!(o.end, BatchEnd::Resolved);
+    assert!(o.records[0].failed[0].dead_lettered);
+    assert_eq!(o.records[1].delivered.len(), 1);
+    assert_eq!(
+        r.sink.values("dlq").len(),
+        2,
+        "the reject and the undecodable record"
+    );
+    r.handle.cancel.store(true, Ordering::Relaxed);
+    r.join().unwrap();
+}
+
+#[test]
+fn a_completion_hears_when_the_pipeline_stops_first() {
+    let (r, rx) = scripted_rig(vec![(vec!["x"], vec![])], ErrorPolicy::Skip, false);
+    let mut r = r.start();
+    r.wait("sent", |r| r.sink.sent().len() == 1);
+    r.handle.cancel.store(true, Ordering::Relaxed);
+    let _ = r.join(); // unacknowledged after the grace period: an error
+    let o = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    assert!(matches!(o.end, BatchEnd::Stopped(_)), "{o:?}");
+}
+
+#[test]
+fn a_failing_batch_completes_as_stopped_with_the_error() {
+    let (r, rx) = scripted_rig(vec![(vec!["bad"], vec![])], ErrorPolicy::Fail, true);
+    let mut r = r.start();
+    let o = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    match o.end {
+        BatchEnd::Stopped(reason) => assert!(reason.contains("rejected record 0"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(r.join().is_err());
 }

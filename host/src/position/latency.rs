@@ -148,7 +148,19 @@ mod tests {
 
     #[test]
     fn fine_buckets_hold_their_values() {
-        for micros in [4u64, 5, 7, 8, 100, 999, 1000, 1023, 1024, 77_777, 3_600_000_000] {
+        for micros in [
+            4u64,
+            5,
+            7,
+            8,
+            100,
+            999,
+            1000,
+            1023,
+            1024,
+            77_777,
+            3_600_000_000,
+        ] {
             let b = fine_bucket(micros);
             assert!(micros < fine_upper_micros(b), "{micros} above bucket {b}");
             // (Below 4 µs a power of two has fewer than four whole values.)

@@ -13,4 +13,4 @@ pub use kafka_store::{
 };
 pub use latency::{AckLatency, LatencyHistogram};
 pub use store::{PositionStore, StateError};
-pub use watermark::{Ticket, TicketState, Undelivered, WaitEnd, Watermark};
+pub use watermark::{Answer, OnResolved, Ticket, TicketState, Undelivered, WaitEnd, Watermark};

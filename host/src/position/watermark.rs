@@ -14,6 +14,14 @@
 //! Acknowledgements are counted with atomics on the producer's thread; the
 //! lock is taken once per batch (when its last record resolves), not per
 //! record.
+//!
+//! A batch may ask for **receipts** ([`Watermark::register_with_receipts`]):
+//! then each record rides through the producer with a child ticket of its
+//! own ([`Ticket::opaque_for`]) that notes its [`Answer`] (where Kafka put
+//! it, or why it was refused and what the data path did), and a callback
+//! gets every answer once the whole batch is resolved. Only such batches
+//! pay for it (an allocation per record); for the others `opaque_for` is a
+//! reference count.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -38,6 +46,75 @@ pub struct Undelivered {
     pub dead_letter: bool,
 }
 
+/// What became of one record of a batch that asked for receipts.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Answer {
+    /// Not answered (the batch was not resolved, or the record was never sent).
+    #[default]
+    Pending,
+    /// Kafka acknowledged it: topic, partition and offset (an offset below 0
+    /// is unknown, as under `acks: none`).
+    Delivered {
+        /// Topic it was written to.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// Offset; below 0: unknown.
+        offset: i64,
+    },
+    /// Kafka refused it for itself; the error policy skipped it, or sent its
+    /// dead letter (acknowledged within the same batch).
+    Refused {
+        /// Why Kafka refused it.
+        reason: String,
+        /// Whether its dead letter was sent (else it was skipped).
+        dead_lettered: bool,
+    },
+}
+
+/// Called once with every record's [`Answer`] when a batch that asked for
+/// receipts is resolved. Dropped without a call when the batch never is
+/// (the pipeline stopped first).
+pub type OnResolved = Box<dyn FnOnce(Vec<Answer>) + Send>;
+
+struct Receipts {
+    answers: Mutex<Vec<Answer>>,
+    on_resolved: Mutex<Option<OnResolved>>,
+}
+
+impl Receipts {
+    fn set(&self, index: u32, answer: Answer) {
+        let mut answers = self.answers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(slot) = answers.get_mut(index as usize) {
+            *slot = answer;
+        }
+    }
+
+    fn fire(&self) {
+        let callback = self
+            .on_resolved
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(callback) = callback {
+            let answers =
+                std::mem::take(&mut *self.answers.lock().unwrap_or_else(|p| p.into_inner()));
+            callback(answers);
+        }
+    }
+}
+
+/// What a ticket stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// A registered batch.
+    Batch,
+    /// The dead letters of a batch (they resolve the batch's ticket).
+    DeadLetters,
+    /// One record of a batch that asked for receipts.
+    Record(u32),
+}
+
 struct Pending {
     seq: u64,
     done: bool,
@@ -51,6 +128,8 @@ struct State {
     committable: Option<Vec<u8>>,
     committable_changed: bool,
     undelivered: Vec<Undelivered>,
+    /// Batches that asked for receipts and may not be resolved yet.
+    receipts: Vec<std::sync::Weak<Receipts>>,
 }
 
 /// Shared between the data path (registers batches, decides) and the sink's
@@ -85,9 +164,12 @@ pub struct TicketState {
     remaining: AtomicUsize,
     sent_at: Instant,
     watermark: Arc<Watermark>,
-    /// For the dead letters of a batch: the batch's own ticket, which they
-    /// resolve (this one only marks them as dead letters).
+    /// For the dead letters of a batch, or one of its records: the batch's
+    /// own ticket, which they resolve.
     parent: Option<Arc<TicketState>>,
+    role: Role,
+    /// Per-record answers, for batches that asked for them.
+    receipts: Option<Arc<Receipts>>,
 }
 
 /// Why a wait ended.
@@ -106,6 +188,24 @@ impl Ticket {
     /// The shared state, to ride along a record through the producer.
     pub fn to_opaque(&self) -> Arc<TicketState> {
         self.inner.clone()
+    }
+
+    /// The opaque record `index` of this batch rides with: the ticket's
+    /// shared state, or (for a batch that asked for receipts) a child that
+    /// notes the record's answer.
+    pub fn opaque_for(&self, index: u32) -> Arc<TicketState> {
+        match (&self.inner.receipts, self.inner.role) {
+            (Some(receipts), Role::Batch) => Arc::new(TicketState {
+                seq: self.inner.seq,
+                remaining: AtomicUsize::new(0),
+                sent_at: self.inner.sent_at,
+                watermark: self.inner.watermark.clone(),
+                parent: Some(self.inner.clone()),
+                role: Role::Record(index),
+                receipts: Some(receipts.clone()),
+            }),
+            _ => self.inner.clone(),
+        }
     }
 
     /// The ticket a delivery report's opaque belongs to.
@@ -129,6 +229,8 @@ impl Ticket {
                 sent_at: Instant::now(),
                 watermark: batch.inner.watermark.clone(),
                 parent: Some(batch.inner),
+                role: Role::DeadLetters,
+                receipts: None,
             }),
         }
     }
@@ -146,7 +248,43 @@ impl Ticket {
 
     /// Whether records sent with this ticket are dead letters.
     pub fn is_dead_letters(&self) -> bool {
-        self.inner.parent.is_some()
+        self.inner.role == Role::DeadLetters
+    }
+
+    /// Kafka acknowledged the record this ticket rides with, at `topic`,
+    /// `partition`, `offset` (noted when its batch asked for receipts).
+    pub fn acknowledged_at(&self, topic: &str, partition: i32, offset: i64) {
+        if let (Role::Record(index), Some(receipts)) = (self.inner.role, &self.inner.receipts) {
+            receipts.set(
+                index,
+                Answer::Delivered {
+                    topic: topic.to_string(),
+                    partition,
+                    offset,
+                },
+            );
+        }
+        self.acknowledged();
+    }
+
+    /// The data path decided on refused record `index` of this batch
+    /// (skipped, or dead-lettered); noted when the batch asked for receipts.
+    /// Call before resolving it.
+    pub fn refused(&self, index: Option<u32>, reason: &str, dead_lettered: bool) {
+        let batch = self.batch();
+        let index = index.or(match self.inner.role {
+            Role::Record(i) => Some(i),
+            _ => None,
+        });
+        if let (Some(index), Some(receipts)) = (index, &batch.inner.receipts) {
+            receipts.set(
+                index,
+                Answer::Refused {
+                    reason: reason.to_string(),
+                    dead_lettered,
+                },
+            );
+        }
     }
 
     /// Kafka acknowledged one record of this batch.
@@ -168,6 +306,10 @@ impl Ticket {
     ) {
         let w = &self.inner.watermark;
         w.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let index = index.or(match self.inner.role {
+            Role::Record(i) => Some(i),
+            _ => None,
+        });
         w.lock().undelivered.push(Undelivered {
             ticket: self.batch(),
             index,
@@ -187,6 +329,9 @@ impl Ticket {
         }
         if self.inner.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.inner.watermark.complete(self.inner.seq);
+            if let Some(receipts) = &self.inner.receipts {
+                receipts.fire();
+            }
         }
     }
 
@@ -238,6 +383,56 @@ impl Watermark {
     /// (`None`: the position did not move). The records must be sent with
     /// the returned ticket.
     pub fn register(self: &Arc<Self>, records: usize, position: Option<Vec<u8>>) -> Ticket {
+        self.register_inner(records, position, None)
+    }
+
+    /// Like [`register`](Self::register), for a batch whose `records`
+    /// (at least one) each get an [`Answer`]; `on_resolved` gets them all
+    /// once the batch is resolved (dead letters added later count in it).
+    /// Send record `i` with [`Ticket::opaque_for`]`(i)`.
+    pub fn register_with_receipts(
+        self: &Arc<Self>,
+        records: usize,
+        position: Option<Vec<u8>>,
+        on_resolved: OnResolved,
+    ) -> Ticket {
+        let receipts = Arc::new(Receipts {
+            answers: Mutex::new(vec![Answer::Pending; records]),
+            on_resolved: Mutex::new(Some(on_resolved)),
+        });
+        let ticket = self.register_inner(records, position, Some(receipts.clone()));
+        {
+            let mut s = self.lock();
+            s.receipts.retain(|r| r.strong_count() > 0);
+            s.receipts.push(Arc::downgrade(&receipts));
+        }
+        if records == 0 {
+            receipts.fire();
+        }
+        ticket
+    }
+
+    /// The data path is done: batches that asked for receipts and are not
+    /// resolved never will be; their callbacks are dropped uncalled now
+    /// (not when the producer lets go of their records, possibly much later).
+    pub fn abandon_receipts(&self) {
+        let pending = std::mem::take(&mut self.lock().receipts);
+        for r in pending.iter().filter_map(std::sync::Weak::upgrade) {
+            drop(
+                r.on_resolved
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .take(),
+            );
+        }
+    }
+
+    fn register_inner(
+        self: &Arc<Self>,
+        records: usize,
+        position: Option<Vec<u8>>,
+        receipts: Option<Arc<Receipts>>,
+    ) -> Ticket {
         let mut s = self.lock();
         let seq = s.next_seq;
         s.next_seq += 1;
@@ -259,6 +454,8 @@ impl Watermark {
                 sent_at: Instant::now(),
                 watermark: self.clone(),
                 parent: None,
+                role: Role::Batch,
+                receipts,
             }),
         }
     }
@@ -430,6 +627,62 @@ mod tests {
         assert_eq!(w.committable(), pos(99));
         w.advance_to(vec![100]);
         assert_eq!(w.committable(), pos(100), "nothing pending: at once");
+    }
+
+    #[test]
+    fn receipts_answer_every_record_once_the_batch_is_resolved() {
+        let w = Watermark::new(None);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let t = w.register_with_receipts(
+            3,
+            pos(1),
+            Box::new(move |answers| tx.send(answers).unwrap()),
+        );
+        let r = |i| Ticket::from_opaque(t.opaque_for(i));
+        r(2).acknowledged_at("orders", 1, 40);
+        r(0).acknowledged_at("orders", 0, 7);
+        r(1).undelivered(None, DeliveryError::refused("too large"), None);
+        assert!(rx.try_recv().is_err(), "one record waits for a decision");
+        let u = w.take_undelivered();
+        assert_eq!(u[0].index, Some(1), "the child ticket knows its record");
+        u[0].ticket.refused(u[0].index, "too large", false);
+        u[0].ticket.resolve();
+        let answers = rx.try_recv().unwrap();
+        assert_eq!(
+            answers,
+            vec![
+                Answer::Delivered {
+                    topic: "orders".into(),
+                    partition: 0,
+                    offset: 7
+                },
+                Answer::Refused {
+                    reason: "too large".into(),
+                    dead_lettered: false
+                },
+                Answer::Delivered {
+                    topic: "orders".into(),
+                    partition: 1,
+                    offset: 40
+                },
+            ]
+        );
+        assert_eq!(w.committable(), pos(1));
+        // Other batches pay nothing: their opaque is the batch's own state.
+        let plain = w.register(1, pos(2));
+        assert!(Arc::ptr_eq(&plain.opaque_for(0), &plain.to_opaque()));
+    }
+
+    #[test]
+    fn an_unresolved_batch_drops_its_callback_unanswered() {
+        let w = Watermark::new(None);
+        let (tx, rx) = std::sync::mpsc::channel::<Vec<Answer>>();
+        let t = w.register_with_receipts(1, None, Box::new(move |a| tx.send(a).unwrap()));
+        drop(t);
+        assert!(matches!(
+            rx.recv_timeout(Duration::from_secs(5)),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected)
+        ));
     }
 
     #[test]

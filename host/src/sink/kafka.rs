@@ -105,9 +105,9 @@ impl ProducerContext for SinkContext {
     fn delivery(&self, result: &DeliveryResult<'_>, opaque: Self::DeliveryOpaque) {
         let ticket = Ticket::from_opaque(opaque);
         match result {
-            Ok(_) => {
+            Ok(message) => {
                 self.health.all_brokers_down.store(false, Ordering::Relaxed);
-                ticket.acknowledged();
+                ticket.acknowledged_at(message.topic(), message.partition(), message.offset());
             }
             Err((error, message)) => {
                 let reason = format!(
@@ -302,7 +302,7 @@ impl Sink for KafkaSink {
                 (None, None) => None,
             };
             let mut out: BaseRecord<'_, [u8], [u8], Arc<TicketState>> =
-                BaseRecord::with_opaque_to(topic, ticket.to_opaque());
+                BaseRecord::with_opaque_to(topic, ticket.opaque_for(index as u32));
             let mut headers = record.headers().peekable();
             if headers.peek().is_some() {
                 let mut owned = OwnedHeaders::new();

@@ -18,6 +18,8 @@ pub struct SentRecord {
     /// Whether it was acknowledged (or answered otherwise).
     pub answered: bool,
     ticket: Ticket,
+    /// Its place among every record sent (partition 0), as its offset.
+    pub offset: i64,
 }
 
 #[derive(Default)]
@@ -123,14 +125,19 @@ impl Sink for MemorySink {
                 continue;
             }
             let answered = s.auto_ack;
+            // Offsets in the memory "topic": the record's place in the sent list.
+            let offset = s.sent.len() as i64;
+            let topic = record.topic.clone().unwrap_or_default();
+            let ticket = Ticket::from_opaque(ticket.opaque_for(index as u32));
             s.sent.push(SentRecord {
                 record,
                 answered,
                 ticket: ticket.clone(),
+                offset,
             });
             drop(s);
             if answered {
-                ticket.acknowledged();
+                ticket.acknowledged_at(&topic, 0, offset);
             }
         }
         Ok(())
@@ -185,12 +192,15 @@ impl MemorySinkControl {
         let mut tickets = Vec::new();
         for r in s.sent.iter_mut().filter(|r| !r.answered).take(n) {
             r.answered = true;
-            tickets.push((r.ticket.clone(), r.record.clone()));
+            tickets.push((r.ticket.clone(), r.record.clone(), r.offset));
         }
         drop(s);
-        for (ticket, record) in tickets {
+        for (ticket, record, offset) in tickets {
             match &error {
-                None => ticket.acknowledged(),
+                None => {
+                    let topic = record.topic.as_deref().unwrap_or_default();
+                    ticket.acknowledged_at(topic, 0, offset);
+                }
                 Some(e) => ticket.undelivered(None, e.clone(), Some(record)),
             }
         }

@@ -16,6 +16,10 @@ pub enum Delivery {
     AtMostOncePerSend,
     /// `acks: leader` / `all`: a record is resent until acknowledged.
     AtLeastOnce,
+    /// An HTTP source: nothing is replayed by Sluice; a request answered
+    /// 200 (202 under `acks: none`) is in Kafka, and the client retries the
+    /// others (with an `Idempotency-Key`, without a second copy).
+    PerAnsweredRequest,
 }
 
 impl fmt::Display for Delivery {
@@ -23,6 +27,9 @@ impl fmt::Display for Delivery {
         f.write_str(match self {
             Delivery::AtMostOncePerSend => "at-most-once per send, replays after a crash",
             Delivery::AtLeastOnce => "at-least-once",
+            Delivery::PerAnsweredRequest => {
+                "per answered request: what is answered 200 (202 under acks none) was handed to Kafka under the acks policy; the client retries the rest, with an Idempotency-Key to avoid a second copy"
+            }
         })
     }
 }
@@ -74,9 +81,10 @@ impl Guarantee {
     /// The guarantee of `spec`.
     pub fn of(spec: &PipelineSpec) -> Self {
         let kafka = &spec.sink.kafka;
-        let delivery = match kafka.acks {
-            Acks::None => Delivery::AtMostOncePerSend,
-            Acks::Leader | Acks::All => Delivery::AtLeastOnce,
+        let delivery = match (spec.source.http.is_some(), kafka.acks) {
+            (true, _) => Delivery::PerAnsweredRequest,
+            (false, Acks::None) => Delivery::AtMostOncePerSend,
+            (false, Acks::Leader | Acks::All) => Delivery::AtLeastOnce,
         };
         let loss = match (kafka.cluster.is_embedded(), kafka.acks) {
             (true, _) => Loss::NoDurability,

@@ -38,8 +38,8 @@ pub struct Pipeline {
     pub file: PathBuf,
     /// What the file says (after interpolation).
     pub spec: PipelineSpec,
-    /// The source plugin.
-    pub source: PluginRef,
+    /// The source.
+    pub source: SourceRef,
     /// The transform plugins, in order.
     pub transforms: Vec<PluginRef>,
     /// The topics its records may go to (a record's topic override is
@@ -56,6 +56,25 @@ impl Pipeline {
     /// What it promises.
     pub fn guarantee(&self) -> Guarantee {
         Guarantee::of(&self.spec)
+    }
+}
+
+/// A pipeline's source.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceRef {
+    /// A source plugin.
+    Plugin(PluginRef),
+    /// The built-in HTTP ingest source.
+    Http(super::source::HttpSourceSpec),
+}
+
+impl SourceRef {
+    /// The plugin, for a plugin source.
+    pub fn plugin(&self) -> Option<&PluginRef> {
+        match self {
+            SourceRef::Plugin(p) => Some(p),
+            SourceRef::Http(_) => None,
+        }
     }
 }
 

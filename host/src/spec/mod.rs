@@ -14,6 +14,7 @@ mod producer;
 mod read_toml;
 mod read_yaml;
 mod schema;
+mod source;
 mod topics;
 mod tree;
 
@@ -21,11 +22,13 @@ pub use error::{FileError, FileErrors};
 pub use guarantee::{Delivery, Guarantee, Loss, Rejects, guarantee};
 pub use interpolate::{Interpolated, InterpolationError, interpolate};
 pub use load::{
-    Loaded, MAX_FILE_BYTES, Pipeline, PluginRef, expand_paths, load_all, load_bytes, load_file,
+    Loaded, MAX_FILE_BYTES, Pipeline, PluginRef, SourceRef, expand_paths, load_all, load_bytes,
+    load_file,
 };
 pub use producer::SAFE_PARTITIONERS;
 pub use schema::{
     Acks, Cluster, ConfigValue, DeadLetterSpec, DirGrantSpec, DirModeSpec, ErrorPolicy, GrantsSpec,
     KafkaSinkSpec, LimitsSpec, PipelineSpec, PluginSpec, PositionsSpec, SinkSpec,
 };
+pub use source::{HttpSourceSpec, IngestFormat, SourceSpec};
 pub use topics::{MAX_TOPIC_NAME, ReservedTopic, TopicPolicy, TopicRefusal, invalid_topic_name};

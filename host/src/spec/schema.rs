@@ -15,8 +15,8 @@ use serde::Deserialize;
 pub struct PipelineSpec {
     /// Unique name; used in logs, metrics, the state file and dead-letter headers.
     pub name: String,
-    /// Where records come from.
-    pub source: PluginSpec,
+    /// Where records come from: a plugin, or the built-in HTTP source.
+    pub source: super::source::SourceSpec,
     /// Applied in order to every record.
     #[serde(default)]
     pub transforms: Vec<PluginSpec>,
@@ -347,7 +347,17 @@ pub(crate) fn shape_of(path: &[&str]) -> Option<Shape> {
             "transforms:\n  - plugin: mask.wasm\n    config: { field: email }",
             "[[transforms]]\nplugin = \"mask.wasm\"\nconfig = { field = \"email\" }",
         ),
-        ["source"] | ["transforms", "[]"] => shape(
+        ["source"] => shape(
+            "a mapping `{plugin, config}`, or `{http: {...}}`",
+            "plugin: orders.wasm\nconfig: { count: 10 }\n# or\nhttp: { listen: 127.0.0.1:8081, path: /ingest }",
+            "plugin = \"orders.wasm\"\nconfig = { count = 10 }\n# or\nhttp = { listen = \"127.0.0.1:8081\", path = \"/ingest\" }",
+        ),
+        ["source", "http"] => shape(
+            "a mapping with `listen`, `path`, `format`, …",
+            "http: { listen: 127.0.0.1:8081, path: /ingest, format: jsonl }",
+            "[source.http]\nlisten = \"127.0.0.1:8081\"\npath = \"/ingest\"\nformat = \"jsonl\"",
+        ),
+        ["transforms", "[]"] => shape(
             "a mapping `{plugin, config}`",
             "plugin: mask.wasm\nconfig: { field: email }",
             "plugin = \"mask.wasm\"\nconfig = { field = \"email\" }",

@@ -10,11 +10,13 @@ use anyhow::Context;
 
 use super::plugins::{PluginCache, plugin_label};
 use crate::events::{Event, Events, PluginInfo, StageId, WarningKind};
-use crate::flow::{Flow, FlowHandle, FlowOptions, FlowParts, PluginSource, Stage};
+use crate::flow::{Flow, FlowHandle, FlowOptions, FlowParts, PluginSource, Source, Stage};
 use crate::plugin::{PluginKind, SourceInstance, TransformInstance};
 use crate::position::PositionStore;
 use crate::sink::{KafkaSink, ProducerPool};
-use crate::spec::{Acks, Pipeline};
+use crate::source::IngestRegistry;
+use crate::source::http::PipelineInfo;
+use crate::spec::{Acks, Pipeline, SourceRef};
 
 /// What building needs, shared by every pipeline of a process.
 #[derive(Clone)]
@@ -29,6 +31,8 @@ pub struct BuildContext {
     pub state_dir: PathBuf,
     /// Data path tunables.
     pub options: FlowOptions,
+    /// The HTTP ingest endpoints, kept across rebuilds.
+    pub ingest: Arc<IngestRegistry>,
 }
 
 /// Where a pipeline's records go, as the supervisor resolved it.
@@ -62,28 +66,42 @@ pub fn build(p: &Pipeline, target: &Target, ctx: &BuildContext) -> anyhow::Resul
     } else {
         ctx.state_dir.clone()
     };
-    let store = match &p.spec.positions {
-        Some(positions) => PositionStore::kafka(&target.brokers, &positions.kafka_topic, name)?,
-        None => PositionStore::new(&state_dir, name),
+    // An HTTP source has no position: each request is answered instead.
+    let store = match (&p.source, &p.spec.positions) {
+        (SourceRef::Http(_), _) => None,
+        (_, Some(positions)) => Some(PositionStore::kafka(
+            &target.brokers,
+            &positions.kafka_topic,
+            name,
+        )?),
+        (_, None) => Some(PositionStore::new(&state_dir, name)),
     };
-    let resume = store.load()?;
+    let resume = store
+        .as_ref()
+        .map(PositionStore::load)
+        .transpose()?
+        .flatten();
     let mut plugins = Vec::new();
-    let source_plugin = ctx.plugins.get(&p.source.path, PluginKind::Source)?;
-    let source_label = plugin_label(&p.source.path);
-    plugins.push(info(
-        StageId::Source,
-        &source_label,
-        &p.source.path,
-        source_plugin.digest(),
-    ));
-    let source = SourceInstance::open(
-        &source_plugin,
-        p.source.config.clone(),
-        resume.clone(),
-        p.source.limits.clone(),
-        &source_label,
-    )
-    .with_context(|| format!("pipeline `{name}`: cannot open source"))?;
+    let mut source: Option<Box<dyn Source>> = None;
+    if let SourceRef::Plugin(source_ref) = &p.source {
+        let source_plugin = ctx.plugins.get(&source_ref.path, PluginKind::Source)?;
+        let source_label = plugin_label(&source_ref.path);
+        plugins.push(info(
+            StageId::Source,
+            &source_label,
+            &source_ref.path,
+            source_plugin.digest(),
+        ));
+        let instance = SourceInstance::open(
+            &source_plugin,
+            source_ref.config.clone(),
+            resume.clone(),
+            source_ref.limits.clone(),
+            &source_label,
+        )
+        .with_context(|| format!("pipeline `{name}`: cannot open source"))?;
+        source = Some(Box::new(PluginSource::new(instance, source_label)));
+    }
     let mut stages = Vec::new();
     for (i, t) in p.transforms.iter().enumerate() {
         let plugin = ctx.plugins.get(&t.path, PluginKind::Transform)?;
@@ -107,6 +125,20 @@ pub fn build(p: &Pipeline, target: &Target, ctx: &BuildContext) -> anyhow::Resul
     if kafka.acks == Acks::All && !target.embedded {
         warn_if_weak(name, &target.brokers, &kafka.topic, &ctx.events);
     }
+    // Bound last, so a pipeline that fails to build takes no requests.
+    let source = match (source, &p.source) {
+        (Some(s), _) => s,
+        (None, SourceRef::Http(http)) => Box::new(ctx.ingest.attach(
+            http,
+            PipelineInfo {
+                name: name.clone(),
+                acks: kafka.acks,
+                policy: p.spec.errors,
+            },
+            &ctx.events,
+        )?),
+        (None, SourceRef::Plugin(_)) => anyhow::bail!("pipeline `{name}`: no source was opened"),
+    };
     let resumed_from = resume
         .as_deref()
         .map(|r| String::from_utf8_lossy(r).into_owned());
@@ -115,10 +147,10 @@ pub fn build(p: &Pipeline, target: &Target, ctx: &BuildContext) -> anyhow::Resul
     }
     let (flow, handle) = Flow::new(FlowParts {
         name: name.clone(),
-        source: Box::new(PluginSource::new(source, source_label)),
+        source,
         stages,
         sink: Box::new(sink),
-        store: Some(store),
+        store,
         resume,
         policy: p.spec.errors,
         dead_letter_topic: p.spec.dead_letter.as_ref().map(|d| d.topic.clone()),

@@ -47,7 +47,11 @@ impl Supervisor {
             return;
         }
         let p = entry.def.clone();
-        let slots: Vec<reload::Slot> = std::iter::once((StageId::Source, &p.source))
+        let slots: Vec<reload::Slot> = p
+            .source
+            .plugin()
+            .map(|r| (StageId::Source, r))
+            .into_iter()
             .chain(
                 p.transforms
                     .iter()
@@ -106,7 +110,7 @@ impl Supervisor {
         let dirs = p
             .transforms
             .iter()
-            .chain(std::iter::once(&p.source))
+            .chain(p.source.plugin())
             .map(|r| dir_of(&r.path))
             .collect();
         self.plugins_changed(&Changed { dirs }, Some(&name));

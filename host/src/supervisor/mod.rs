@@ -257,6 +257,7 @@ pub async fn run(paths: &[PathBuf], options: RunOptions) -> anyhow::Result<bool>
         ctx: BuildContext {
             plugins: PluginCache::new(runtime),
             producers: std::sync::Arc::new(ProducerPool::new(events.clone())),
+            ingest: crate::source::IngestRegistry::new(&events),
             events,
             state_dir: options.state_dir.clone(),
             options: options.flow.clone(),

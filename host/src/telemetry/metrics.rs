@@ -155,6 +155,18 @@ struct CodeLabels {
     code: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct IngestStatusLabels {
+    pipeline: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct IngestReasonLabels {
+    pipeline: String,
+    reason: String,
+}
+
 /// A histogram fed with counts already bucketed by the data path (the sink
 /// sums acknowledgement latencies per commit interval into
 /// [`ACK_LATENCY_BUCKETS`]), so nothing is observed per record here.
@@ -260,6 +272,9 @@ struct Families {
     producer_rebuilds: Family<PipelineLabels, Counter>,
     kafka_client_errors: Family<CodeLabels, Counter>,
     warnings: Family<WarningLabels, Counter>,
+    ingest_requests: Family<IngestStatusLabels, Counter>,
+    ingest_errors: Family<IngestReasonLabels, Counter>,
+    ingest_rejected_lines: Family<IngestReasonLabels, Counter>,
 }
 
 /// Names, help texts and types of every family (the README's table must
@@ -426,6 +441,21 @@ pub const FAMILIES: &[(&str, &str, &str)] = &[
         "Client-level errors librdkafka reported, by error code.",
     ),
     (
+        "sluice_ingest_requests_total",
+        "counter",
+        "HTTP ingest requests answered, by status code.",
+    ),
+    (
+        "sluice_ingest_errors_total",
+        "counter",
+        "HTTP ingest requests (and refused connections) that went wrong, by reason.",
+    ),
+    (
+        "sluice_ingest_rejected_lines_total",
+        "counter",
+        "HTTP ingest lines rejected, by reason (malformed_json, invalid_utf8, line_too_large, transform, sink).",
+    ),
+    (
         "sluice_warnings_total",
         "counter",
         "Warnings users should act on, by kind.",
@@ -570,6 +600,9 @@ impl Metrics {
             producer_rebuilds: Family::default(),
             kafka_client_errors: Family::default(),
             warnings: Family::default(),
+            ingest_requests: Family::default(),
+            ingest_errors: Family::default(),
+            ingest_rejected_lines: Family::default(),
         };
         let info = Info::new(vec![
             ("version".to_string(), build.version.clone()),
@@ -664,6 +697,13 @@ impl Metrics {
             f.kafka_client_errors.clone(),
         );
         register(r, "sluice_warnings_total", f.warnings.clone());
+        register(r, "sluice_ingest_requests_total", f.ingest_requests.clone());
+        register(r, "sluice_ingest_errors_total", f.ingest_errors.clone());
+        register(
+            r,
+            "sluice_ingest_rejected_lines_total",
+            f.ingest_rejected_lines.clone(),
+        );
         registry.register_collector(Box::new(ProcessCollector::new()));
         Metrics {
             registry,
@@ -972,7 +1012,38 @@ impl Subscriber for Metrics {
                     .unwrap_or_else(|p| p.into_inner())
                     .remove(pipeline.as_str());
             }
+            Event::IngestRequest {
+                pipeline,
+                status,
+                reason,
+                rejected,
+                ..
+            } => {
+                f.ingest_requests
+                    .get_or_create(&IngestStatusLabels {
+                        pipeline: pipeline.to_string(),
+                        status: status.to_string(),
+                    })
+                    .inc();
+                if let Some(reason) = reason {
+                    f.ingest_errors
+                        .get_or_create(&IngestReasonLabels {
+                            pipeline: pipeline.to_string(),
+                            reason: reason.clone(),
+                        })
+                        .inc();
+                }
+                for (reason, n) in rejected {
+                    f.ingest_rejected_lines
+                        .get_or_create(&IngestReasonLabels {
+                            pipeline: pipeline.to_string(),
+                            reason: reason.clone(),
+                        })
+                        .inc_by(*n);
+                }
+            }
             Event::EmbeddedCluster { .. }
+            | Event::IngestListening { .. }
             | Event::Progress { .. }
             | Event::PipelineChanged { .. }
             | Event::ShutdownRequested { .. }

@@ -729,7 +729,9 @@ impl crate::events::Subscriber for StatusBoard {
                 }
             }
             Event::ShutdownRequested { .. } => b.shutting_down = true,
-            Event::AllStopped { .. } => {}
+            Event::AllStopped { .. }
+            | Event::IngestListening { .. }
+            | Event::IngestRequest { .. } => {}
             Event::HttpListening { address } => b.http = Some(address.clone()),
             Event::KafkaClientError { code, error, .. } => {
                 b.last_kafka_error = Some(ErrorStatus {

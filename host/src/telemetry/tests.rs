@@ -611,6 +611,14 @@ fn every_exposed_family_is_listed_once_with_its_type() {
                 code: "BrokerTransportFailure".into(),
                 error: "e".into(),
             },
+            Event::IngestRequest {
+                pipeline: "p".into(),
+                status: 207,
+                reason: Some("rejected_records".into()),
+                accepted: 1,
+                rejected: vec![("malformed_json".into(), 2)],
+                seconds: 0.01,
+            },
             Event::Warning {
                 pipeline: None,
                 kind: WarningKind::Other,

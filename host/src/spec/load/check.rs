@@ -100,7 +100,35 @@ impl<'a> Checker<'a> {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_default();
-        self.plugin(&[Seg::Key("source")], &spec.source, spec.batch_size, &base);
+        let source_plugin = spec.source.plugin_spec();
+        match (&source_plugin, &spec.source.http) {
+            (Some(plugin), None) => {
+                self.plugin(&[Seg::Key("source")], plugin, spec.batch_size, &base)
+            }
+            (None, Some(http)) => {
+                let s = &spec.source;
+                if !s.config.is_empty() || s.limits != LimitsSpec::default() || s.grants != GrantsSpec::default() {
+                    self.value(
+                        &[Seg::Key("source")],
+                        "`config`, `limits` and `grants` belong to a source plugin, not to the HTTP source".into(),
+                        "remove them; the HTTP source is set under `http`",
+                    );
+                }
+                for (key, message, hint) in http.problems() {
+                    self.value(&[Seg::Key("source"), Seg::Key("http"), Seg::Key(key)], message, hint);
+                }
+            }
+            (None, None) => self.value(
+                &[Seg::Key("source")],
+                "the source names neither a `plugin` nor `http`".into(),
+                "write `source: { plugin: FILE.wasm }` or `source: { http: { listen: 127.0.0.1:8081 } }`",
+            ),
+            (Some(_), Some(_)) => self.key(
+                &[Seg::Key("source"), Seg::Key("http")],
+                "the source names both a `plugin` and `http`".into(),
+                "keep one: a pipeline has one source",
+            ),
+        }
         for (i, t) in spec.transforms.iter().enumerate() {
             self.plugin(
                 &[Seg::Key("transforms"), Seg::Index(i)],
@@ -128,7 +156,11 @@ impl<'a> Checker<'a> {
         let topics = TopicPolicy::new(&kafka.topic, kafka.topics_allowed.clone(), reserved);
         Ok(Pipeline {
             file: self.file.to_path_buf(),
-            source: PluginRef::new(&spec.source, &base),
+            source: match (source_plugin, &spec.source.http) {
+                (Some(plugin), _) => SourceRef::Plugin(PluginRef::new(&plugin, &base)),
+                (None, Some(http)) => SourceRef::Http(http.clone()),
+                (None, None) => return Err(FileErrors(self.errors)),
+            },
             transforms: spec
                 .transforms
                 .iter()

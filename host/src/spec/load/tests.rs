@@ -1,5 +1,5 @@
 use super::*;
-use crate::spec::{Delivery, Loss, Rejects, TopicRefusal};
+use crate::spec::{Delivery, IngestFormat, Loss, Rejects, TopicRefusal};
 
 mod proptests;
 
@@ -44,6 +44,8 @@ const TOML: &str =
 
 fn config(p: &Pipeline) -> Vec<(&str, &str)> {
     p.source
+        .plugin()
+        .unwrap()
         .config
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
@@ -467,7 +469,7 @@ fn a_value_of_the_wrong_type_names_its_field_and_shape() {
     let text = YAML.replace("  plugin: a.wasm\n", "  plugin: a.wasm\n  colour: red\n");
     assert_eq!(
         error(load(&dir, "p.yaml", &text, &[])),
-        "4:3: unknown key `colour` in `source`; expected one of `plugin`, `config`, `limits`, `grants`"
+        "4:3: unknown key `colour` in `source`; expected one of `plugin`, `config`, `limits`, `grants`, `http`"
     );
     assert_eq!(
         error(load(
@@ -585,4 +587,57 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
             );
         }
     }
+}
+
+#[test]
+fn an_http_source_loads_with_its_defaults() {
+    let dir = plugins();
+    let text = YAML.replace(
+        "  plugin: a.wasm\n",
+        "  http: { path: /in, format: json }\n",
+    );
+    let p = load(&dir, "p.yaml", &text, &[]).unwrap();
+    let SourceRef::Http(h) = &p.source else {
+        panic!("{:?}", p.source)
+    };
+    assert_eq!(
+        h.address().unwrap().to_string(),
+        "127.0.0.1:8081",
+        "loopback by default"
+    );
+    assert_eq!((h.path.as_str(), h.format), ("/in", IngestFormat::Json));
+    assert_eq!(h.max_body_bytes(), 1 << 20);
+    let toml = TOML.replace(
+        "plugin = \"a.wasm\"\n",
+        "http = { listen = \"0.0.0.0:9000\" }\n",
+    );
+    let p = load(&dir, "p.toml", &toml, &[]).unwrap();
+    assert!(p.source.plugin().is_none());
+}
+
+#[test]
+fn http_source_mistakes_are_located() {
+    let dir = plugins();
+    let errors = |text: &str| load(&dir, "p.yaml", text, &[]).unwrap_err().to_string();
+    let both = YAML.replace("  plugin: a.wasm\n", "  plugin: a.wasm\n  http: {}\n");
+    assert!(
+        errors(&both).contains("both a `plugin` and `http`"),
+        "{}",
+        errors(&both)
+    );
+    let neither = YAML.replace("  plugin: a.wasm\n", "  config: { a: 1 }\n");
+    assert!(errors(&neither).contains("neither a `plugin` nor `http`"));
+    let bad = YAML.replace(
+        "  plugin: a.wasm\n",
+        "  http:\n    listen: localhost\n    path: ingest\n    max_body_kb: 0\n",
+    );
+    let e = errors(&bad);
+    assert!(
+        e.contains("p.yaml:4:13") && e.contains("not IP:PORT"),
+        "{e}"
+    );
+    assert!(e.contains("not an absolute URL path"), "{e}");
+    assert!(e.contains("`max_body_kb` must be at least 1"), "{e}");
+    let format = YAML.replace("  plugin: a.wasm\n", "  http: { format: csv }\n");
+    assert!(errors(&format).contains("csv"), "{}", errors(&format));
 }

@@ -239,7 +239,7 @@ proptest! {
         match result {
             Ok(p) => {
                 prop_assert_eq!(&p.spec.sink.kafka.topic, &topic);
-                prop_assert_eq!(p.source.config.clone(), vec![("note".to_string(), note.clone())]);
+                prop_assert_eq!(p.source.plugin().unwrap().config.clone(), vec![("note".to_string(), note.clone())]);
                 prop_assert_eq!(p.spec.errors, ErrorPolicy::Fail);
                 prop_assert_eq!(p.spec.batch_size, None);
                 prop_assert!(p.spec.dead_letter.is_none() && p.spec.positions.is_none());

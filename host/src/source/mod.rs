@@ -1,0 +1,10 @@
+//! Built-in (host-native) sources, for systems where the host must own the
+//! socket or the protocol: today HTTP ingest.
+//!
+//! They implement the data path's [`Source`](crate::flow::Source) trait like
+//! a plugin source does, so they feed the same transform chain, sink, error
+//! policies and guarantees.
+
+pub mod http;
+
+pub use http::{HttpSource, IngestRegistry};
