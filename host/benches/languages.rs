@@ -4,7 +4,7 @@
 //! Per language: component size; compile time cold (no cache) and the load
 //! time of a second start (from the on-disk compile cache); instantiate and
 //! `open` time (median of 20); linear memory per instance after `open` and
-//! after one 1024-record batch; records/s at batch sizes 1, 64 and 1024
+//! after one 1024-record batch; records/s at batch sizes 1, 64, 512 and 1024
 //! (fastest of five rounds). Then a
 //! breakdown of the per-record cost at batch 1024, to see what dominates:
 //!
@@ -48,7 +48,8 @@
 //!
 //! Run: `cargo bench -p sluice --bench languages` after `make plugins`.
 //! `BENCH_MS` sets the time spent per measurement (default 600);
-//! `BENCH_LANG=py` (a prefix) runs one language.
+//! `BENCH_LANG=py` (a prefix) runs one language; `BENCH_DIST=DIR` reads the
+//! components from DIR instead of `plugins/dist` (to compare two builds).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -74,9 +75,11 @@ const LANGUAGES: [(&str, &str); 4] = [
 ];
 
 fn dist(name: &str) -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../plugins/dist")
-        .join(format!("{name}.wasm"));
+    let dir = std::env::var_os("BENCH_DIST").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/dist"),
+        PathBuf::from,
+    );
+    let p = dir.join(format!("{name}.wasm"));
     assert!(p.is_file(), "{} missing: run `make plugins`", p.display());
     p
 }
@@ -272,7 +275,7 @@ struct Row {
     open: Duration,
     memory_open: usize,
     memory_batch: usize,
-    ns: [f64; 3],
+    ns: [f64; 4],
     breakdown: [f64; 5],
 }
 
@@ -400,14 +403,14 @@ fn main() {
         // Records per second, through the host's instance API.
         let mut instance =
             TransformInstance::open(&plugin, config.clone(), limits.clone(), name).expect("open");
-        let mut ns = [0.0; 3];
-        for (slot, n) in ns.iter_mut().zip([1usize, 64, 1024]) {
+        let mut ns = [0.0; 4];
+        for (slot, n) in ns.iter_mut().zip([1usize, 64, 512, 1024]) {
             *slot = throughput(&mut instance, &batch(n, Shape::Masked(100)), budget);
         }
         let breakdown = [
             throughput(&mut instance, &batch(1024, Shape::Tombstone), budget),
             throughput(&mut instance, &batch(1024, Shape::FieldMissing), budget),
-            ns[2],
+            ns[3],
             throughput(&mut instance, &batch(1024, Shape::Masked(1024)), budget),
             throughput(&mut instance, &batch(1, Shape::Tombstone), budget),
         ];
@@ -463,12 +466,12 @@ fn main() {
     );
     println!();
     println!(
-        "| language | component | compile, cold (wall / CPU) | load, cached (wall) | instantiate | open | memory after open | after a 1024 batch | records/s batch 1 | batch 64 | batch 1024 |"
+        "| language | component | compile, cold (wall / CPU) | load, cached (wall) | instantiate | open | memory after open | after a 1024 batch | records/s batch 1 | batch 64 | batch 512 | batch 1024 |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in &rows {
         println!(
-            "| {} | {:.2} MB | {} / {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {:.2} MB | {} / {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.language,
             r.size as f64 / 1e6,
             ms(r.compile),
@@ -481,6 +484,7 @@ fn main() {
             per_second(r.ns[0]),
             per_second(r.ns[1]),
             per_second(r.ns[2]),
+            per_second(r.ns[3]),
         );
     }
     println!();

@@ -18,7 +18,7 @@ mod bindings {
 mod masking;
 
 use bindings::PlainRecord;
-use masking::{Masked, mask};
+use masking::{Masked, Masker};
 
 /// The masked field.
 const FIELD: &str = "email";
@@ -29,12 +29,17 @@ struct ListMask;
 
 impl bindings::Guest for ListMask {
     fn process(mut input: Vec<PlainRecord>) -> Vec<PlainRecord> {
+        let mut masker = Masker::new(FIELD, REPLACEMENT);
         for record in &mut input {
-            if let Some(value) = &mut record.value
-                && let Ok(Masked::Rewritten(object)) = mask(value, FIELD, REPLACEMENT)
-                && let Ok(bytes) = serde_json::to_vec(&object)
-            {
-                *value = bytes;
+            if let Some(value) = &mut record.value {
+                let mut bytes = Vec::new();
+                let rewritten = match masker.mask(value) {
+                    Ok(Masked::Unchanged) | Err(_) => false,
+                    Ok(masked) => masker.write(&masked, &mut bytes).is_ok(),
+                };
+                if rewritten {
+                    *value = bytes;
+                }
             }
         }
         input

@@ -12,9 +12,11 @@
 //! - field missing: passed through byte for byte;
 //! - field present: its value (whatever its type) becomes the replacement
 //!   string, and the object is written compact with its keys in their original
-//!   order, integers as integers (serde_json). The JavaScript, Python and Go
-//!   examples write the same JSON value with their own JSON libraries, not
-//!   always the same bytes.
+//!   order, integers as integers (serde_json). A value already written that
+//!   way (the usual case) is not re-serialized: the replacement is spliced in
+//!   place of the field's value, which gives the same bytes (see `masking`).
+//!   The JavaScript, Python and Go examples write the same JSON value with
+//!   their own JSON libraries, not always the same bytes.
 //!
 //! Key, headers, timestamp and overrides are kept.
 
@@ -22,22 +24,19 @@ use sluice_plugin::{Config, ConfigError, Emitter, Outcome, RecordRef, Transform}
 
 mod masking;
 
-use masking::{Masked, mask};
+use masking::{Masked, Masker};
 
 /// The mask transform.
 pub struct Mask {
-    field: String,
-    replacement: String,
+    masker: Masker,
 }
 
 impl Transform for Mask {
     fn open(config: &Config) -> Result<Self, ConfigError> {
+        let field = config.required_str("field")?;
+        let replacement = config.optional_str("replacement").unwrap_or("***");
         Ok(Mask {
-            field: config.required_str("field")?.to_owned(),
-            replacement: config
-                .optional_str("replacement")
-                .unwrap_or("***")
-                .to_owned(),
+            masker: Masker::new(field, replacement),
         })
     }
 
@@ -46,16 +45,17 @@ impl Transform for Mask {
             out.push_ref(&record);
             return Outcome::Emit;
         };
-        match mask(value, &self.field, &self.replacement) {
+        match self.masker.mask(value) {
             Err(_) => Outcome::reject("value is not a JSON object"),
             Ok(Masked::Unchanged) => {
                 out.push_ref(&record);
                 Outcome::Emit
             }
-            Ok(Masked::Rewritten(object)) => {
+            Ok(masked) => {
+                let masker = &self.masker;
                 match out
                     .push_ref(&record)
-                    .value_with(|w| serde_json::to_writer(w, &object))
+                    .value_with(|w| masker.write(&masked, w))
                 {
                     Ok(_) => Outcome::Emit,
                     Err(e) => Outcome::reject(format!("cannot write the masked value: {e}")),
