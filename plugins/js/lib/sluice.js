@@ -130,27 +130,33 @@ export class Record {
     this.topic = topic;
     this.partition = partition;
     // Where this record came from (its batch and the index of its first word in
-    // `records`), to reuse its words when it is emitted again.
+    // `records`), and its decoded header list and topic, to reuse their words when
+    // it is emitted again. Keys and values need no such copy: a view into the input
+    // arena is referenced wherever it comes from. Timestamp and partition are
+    // compared with the words themselves.
     this._src = -1;
     this._batch = null;
-    this._key = null;
-    this._value = null;
     this._headers = null;
-    this._ts = null;
     this._topic = null;
-    this._partition = null;
   }
 
   /** A copy of this record (same byte views) to change and emit as another record. */
   clone() {
     const r = new Record(this.key, this.value, this.headers, this.timestamp, this.topic, this.partition);
-    r._src = this._src; r._batch = this._batch; r._key = this._key; r._value = this._value;
-    r._headers = this._headers; r._ts = this._ts; r._topic = this._topic; r._partition = this._partition;
+    r._src = this._src; r._batch = this._batch; r._headers = this._headers; r._topic = this._topic;
     return r;
   }
 }
 
 function isNone(v) { return v === undefined || v === null; }
+
+/** True when `arena[o .. o + l]` is UTF-8 (strictly), without a view for ASCII. */
+function isUtf8Span(arena, o, l) {
+  for (let i = o, end = o + l; i < end; i++) {
+    if (arena[i] >= 0x80) return isUtf8(arena.subarray(o, end));
+  }
+  return true;
+}
 
 /** True when `bytes` are UTF-8 (strictly: no overlong forms, surrogates or truncation). */
 function isUtf8(bytes) {
@@ -188,31 +194,38 @@ export function validateBatch(batch) {
   // Words are read unsigned (`>>> 0`): QuickJS passes words of 2^31 and more as negatives.
   // Offset + length stays exact in a double.
   const outside = (what, o, l) => `${what} span ${o}..${o + l} exceeds the arena of ${size} bytes`;
+  // Straight-line checks, no allocation per record: QuickJS interprets this loop,
+  // and array literals or destructuring in it would cost microseconds per record.
+  const KO = RECORD_KEY_OFFSET, KL = RECORD_KEY_LEN, VO = RECORD_VALUE_OFFSET, VL = RECORD_VALUE_LEN;
+  const TO = RECORD_TOPIC_OFFSET, TL = RECORD_TOPIC_LEN, HS = RECORD_HEADERS_START, HL = RECORD_HEADERS_LEN;
+  const FK = FLAG_KEY, FV = FLAG_VALUE, FT = FLAG_TOPIC, UNKNOWN = ~FLAGS_ALL;
   for (let i = 0, w = 0; i < n; i++, w += RECORD_WORDS) {
     const flags = words[w + RECORD_FLAGS] >>> 0;
-    const unknown = (flags & ~FLAGS_ALL) >>> 0;
-    if (unknown !== 0) return bad(i, 'flags', `unknown flag bits 0x${unknown.toString(16)}`);
-    for (const [bit, at, len, field] of [[FLAG_KEY, RECORD_KEY_OFFSET, RECORD_KEY_LEN, 'key'],
-      [FLAG_VALUE, RECORD_VALUE_OFFSET, RECORD_VALUE_LEN, 'value'], [FLAG_TOPIC, RECORD_TOPIC_OFFSET, RECORD_TOPIC_LEN, 'topic']]) {
-      if (flags & bit) {
-        const o = words[w + at] >>> 0, l = words[w + len] >>> 0;
-        if (o + l > size) return bad(i, field, outside(field, o, l));
-      }
+    if ((flags & UNKNOWN) !== 0) return bad(i, 'flags', `unknown flag bits 0x${((flags & UNKNOWN) >>> 0).toString(16)}`);
+    if (flags & FK) {
+      const o = words[w + KO] >>> 0, l = words[w + KL] >>> 0;
+      if (o + l > size) return bad(i, 'key', outside('key', o, l));
     }
-    if (flags & FLAG_TOPIC) {
-      const o = words[w + RECORD_TOPIC_OFFSET] >>> 0;
-      if (!isUtf8(arena.subarray(o, o + (words[w + RECORD_TOPIC_LEN] >>> 0)))) return bad(i, 'topic', 'topic is not UTF-8');
+    if (flags & FV) {
+      const o = words[w + VO] >>> 0, l = words[w + VL] >>> 0;
+      if (o + l > size) return bad(i, 'value', outside('value', o, l));
     }
-    const start = words[w + RECORD_HEADERS_START] >>> 0, len = words[w + RECORD_HEADERS_LEN] >>> 0;
+    if (flags & FT) {
+      const o = words[w + TO] >>> 0, l = words[w + TL] >>> 0;
+      if (o + l > size) return bad(i, 'topic', outside('topic', o, l));
+      if (!isUtf8Span(arena, o, l)) return bad(i, 'topic', 'topic is not UTF-8');
+    }
+    const start = words[w + HS] >>> 0, len = words[w + HL] >>> 0;
     if (start + len > count) return bad(i, 'headers', `headers ${start}+${len} exceed the ${count} headers of the batch`);
   }
+  const NO = HEADER_NAME_OFFSET, NL = HEADER_NAME_LEN, HVO = HEADER_VALUE_OFFSET, HVL = HEADER_VALUE_LEN;
   for (let h = 0, x = 0; h < count; h++, x += HEADER_WORDS) {
-    const no = hw[x + HEADER_NAME_OFFSET] >>> 0, nl = hw[x + HEADER_NAME_LEN] >>> 0;
-    const vo = hw[x + HEADER_VALUE_OFFSET] >>> 0, vl = hw[x + HEADER_VALUE_LEN] >>> 0;
+    const no = hw[x + NO] >>> 0, nl = hw[x + NL] >>> 0;
+    const vo = hw[x + HVO] >>> 0, vl = hw[x + HVL] >>> 0;
     let field = null;
     let problem = null;
     if (no + nl > size) { field = 'header-name'; problem = outside(`header ${h} name`, no, nl); }
-    else if (!isUtf8(arena.subarray(no, no + nl))) { field = 'header-name'; problem = `header ${h} name is not UTF-8`; }
+    else if (!isUtf8Span(arena, no, nl)) { field = 'header-name'; problem = `header ${h} name is not UTF-8`; }
     else if (vl === NULL_VALUE_LEN) {
       if (vo !== 0) { field = 'header-value'; problem = `header ${h} value is null but its offset word is ${vo}, not 0`; }
     } else if (vo + vl > size) { field = 'header-value'; problem = outside(`header ${h} value`, vo, vl); }
@@ -241,41 +254,74 @@ export function decodeBatch(batch) {
   const hw = batch.headers;
   const n = words.length / RECORD_WORDS;
   const out = new Array(n);
+  const HW = HEADER_WORDS, NO = HEADER_NAME_OFFSET, NL = HEADER_NAME_LEN, HVO = HEADER_VALUE_OFFSET, HVL = HEADER_VALUE_LEN;
+  // The header list decoded last: records of a batch mostly carry the same headers,
+  // so a list whose bytes equal the previous record's is shared (it is frozen),
+  // not decoded again. `prevAt` is the header word index it was decoded from.
+  let prev = EMPTY_HEADERS, prevAt = 0;
   for (let i = 0, w = 0; i < n; i++, w += RECORD_WORDS) {
     const flags = words[w + RECORD_FLAGS];
-    const r = new Record();
+    let key = null, value = null, headers = EMPTY_HEADERS, timestamp = null, topic = null, partition = null;
     if (flags & FLAG_KEY) {
       const o = words[w + RECORD_KEY_OFFSET] >>> 0;
-      r.key = arena.subarray(o, o + (words[w + RECORD_KEY_LEN] >>> 0));
+      key = arena.subarray(o, o + (words[w + RECORD_KEY_LEN] >>> 0));
     }
     if (flags & FLAG_VALUE) {
       const o = words[w + RECORD_VALUE_OFFSET] >>> 0;
-      r.value = arena.subarray(o, o + (words[w + RECORD_VALUE_LEN] >>> 0));
+      value = arena.subarray(o, o + (words[w + RECORD_VALUE_LEN] >>> 0));
     }
     const hl = words[w + RECORD_HEADERS_LEN] >>> 0;
     if (hl > 0) {
-      const list = new Array(hl);
-      for (let j = 0, h = (words[w + RECORD_HEADERS_START] >>> 0) * HEADER_WORDS; j < hl; j++, h += HEADER_WORDS) {
-        const no = hw[h + HEADER_NAME_OFFSET] >>> 0, vo = hw[h + HEADER_VALUE_OFFSET] >>> 0, vl = hw[h + HEADER_VALUE_LEN] >>> 0;
-        list[j] = Object.freeze([text(arena.subarray(no, no + (hw[h + HEADER_NAME_LEN] >>> 0))),
-          vl === NULL_VALUE_LEN ? null : arena.subarray(vo, vo + vl)]);
+      const at = (words[w + RECORD_HEADERS_START] >>> 0) * HW;
+      if (hl === prev.length && sameHeaders(arena, hw, prevAt, at, hl)) {
+        headers = prev;
+      } else {
+        const list = new Array(hl);
+        for (let j = 0, h = at; j < hl; j++, h += HW) {
+          const no = hw[h + NO] >>> 0, vo = hw[h + HVO] >>> 0, vl = hw[h + HVL] >>> 0;
+          list[j] = Object.freeze([text(arena.subarray(no, no + (hw[h + NL] >>> 0))),
+            vl === NULL_VALUE_LEN ? null : arena.subarray(vo, vo + vl)]);
+        }
+        headers = Object.freeze(list);
+        prev = headers;
+        prevAt = at;
       }
-      r.headers = Object.freeze(list);
     }
     // Low word unsigned, high word signed: exact for every |timestamp| < 2^53.
     if (flags & FLAG_TIMESTAMP) {
-      r.timestamp = (words[w + RECORD_TIMESTAMP_HIGH] | 0) * TWO_POW_32 + (words[w + RECORD_TIMESTAMP_LOW] >>> 0);
+      timestamp = (words[w + RECORD_TIMESTAMP_HIGH] | 0) * TWO_POW_32 + (words[w + RECORD_TIMESTAMP_LOW] >>> 0);
     }
     if (flags & FLAG_TOPIC) {
       const o = words[w + RECORD_TOPIC_OFFSET] >>> 0;
-      r.topic = text(arena.subarray(o, o + (words[w + RECORD_TOPIC_LEN] >>> 0)));
+      topic = text(arena.subarray(o, o + (words[w + RECORD_TOPIC_LEN] >>> 0)));
     }
-    if (flags & FLAG_PARTITION) r.partition = words[w + RECORD_PARTITION] | 0;
-    r._src = w; r._batch = batch; r._key = r.key; r._value = r.value;
-    r._headers = r.headers; r._ts = r.timestamp; r._topic = r.topic; r._partition = r.partition;
+    if (flags & FLAG_PARTITION) partition = words[w + RECORD_PARTITION] | 0;
+    const r = new Record(key, value, headers, timestamp, topic, partition);
+    r._src = w; r._batch = batch; r._headers = headers; r._topic = topic;
     out[i] = r;
   }
   return out;
+}
+
+/**
+ * True when the `count` headers at word `b` of `hw` have the same names and values
+ * (null-ness included) as those at word `a`, byte for byte.
+ */
+function sameHeaders(arena, hw, a, b, count) {
+  if (a === b) return true;
+  for (let end = a + count * HEADER_WORDS; a < end; a += HEADER_WORDS, b += HEADER_WORDS) {
+    const al = hw[a + HEADER_NAME_LEN] >>> 0, avl = hw[a + HEADER_VALUE_LEN] >>> 0;
+    if (al !== (hw[b + HEADER_NAME_LEN] >>> 0) || avl !== (hw[b + HEADER_VALUE_LEN] >>> 0)) return false;
+    if (!sameBytes(arena, hw[a + HEADER_NAME_OFFSET] >>> 0, hw[b + HEADER_NAME_OFFSET] >>> 0, al)) return false;
+    if (avl !== NULL_VALUE_LEN && !sameBytes(arena, hw[a + HEADER_VALUE_OFFSET] >>> 0, hw[b + HEADER_VALUE_OFFSET] >>> 0, avl)) return false;
+  }
+  return true;
+}
+
+function sameBytes(arena, a, b, n) {
+  if (a === b) return true;
+  for (let i = 0; i < n; i++) if (arena[a + i] !== arena[b + i]) return false;
+  return true;
 }
 
 // ---------------------------------------------------------------------------
@@ -378,6 +424,22 @@ export class BatchBuilder {
     this._emitted[this._inputs++] = count;
   }
 
+  /**
+   * The offset of `b` in the output arena: where it lies when it is a view into the
+   * input arena (a decoded key or value, or any part of one), else where it is appended.
+   */
+  _place(b) {
+    const base = this._base;
+    if (b.buffer === base.buffer && b.length > 0) {
+      const o = b.byteOffset - base.byteOffset;
+      if (o >= 0 && o + b.length <= base.length) {
+        this._used = true;
+        return o;
+      }
+    }
+    return this._append(b);
+  }
+
   /** Appends bytes after the base arena; returns their offset. */
   _append(bytesValue) {
     const offset = this._base.length + this._size;
@@ -391,12 +453,13 @@ export class BatchBuilder {
   _push(r) {
     if (r === null || typeof r !== 'object') throw new TypeError('an emitted record must be an object');
     const src = (this._input !== null && r._batch === this._input) ? r._src : -1;
-    const key = isNone(r.key) ? null : r.key;
-    const value = isNone(r.value) ? null : r.value;
-    const headers = isNone(r.headers) ? EMPTY_HEADERS : r.headers;
-    const topic = isNone(r.topic) ? null : r.topic;
-    const ts = isNone(r.timestamp) ? null : r.timestamp;
-    const part = isNone(r.partition) ? null : r.partition;
+    // `== null`: undefined or null, both mean absent.
+    const key = r.key == null ? null : r.key;
+    const value = r.value == null ? null : r.value;
+    const headers = r.headers == null ? EMPTY_HEADERS : r.headers;
+    const topic = r.topic == null ? null : r.topic;
+    const ts = r.timestamp == null ? null : r.timestamp;
+    const part = r.partition == null ? null : r.partition;
     if (src >= 0) this._used = true;
     // `words` is the input's record list: fields unchanged since decodeBatch copy
     // their words from it. Absent fields leave their words 0 (the array is zeroed
@@ -413,21 +476,13 @@ export class BatchBuilder {
     const TO = RECORD_TOPIC_OFFSET, TL = RECORD_TOPIC_LEN, TSL = RECORD_TIMESTAMP_LOW, TSH = RECORD_TIMESTAMP_HIGH;
     if (key !== null) {
       flags |= FLAG_KEY;
-      if (src >= 0 && key === r._key) {
-        out[w + KO] = words[src + KO]; out[w + KL] = words[src + KL];
-      } else {
-        const b = toBytes(key, 'key');
-        out[w + KO] = this._append(b); out[w + KL] = b.length;
-      }
+      const b = toBytes(key, 'key');
+      out[w + KO] = this._place(b); out[w + KL] = b.length;
     }
     if (value !== null) {
       flags |= FLAG_VALUE;
-      if (src >= 0 && value === r._value) {
-        out[w + VO] = words[src + VO]; out[w + VL] = words[src + VL];
-      } else {
-        const b = toBytes(value, 'value');
-        out[w + VO] = this._append(b); out[w + VL] = b.length;
-      }
+      const b = toBytes(value, 'value');
+      out[w + VO] = this._place(b); out[w + VL] = b.length;
     }
     // Headers are written in record order, so each record's headers follow those
     // of the record before it, whether copied from the input or new. The first
@@ -444,9 +499,10 @@ export class BatchBuilder {
       this._addHeaders(headers, src >= 0 ? r : null);
       out[w + RECORD_HEADERS_LEN] = headers.length;
     }
+    const had = src >= 0 ? words[src + RECORD_FLAGS] : 0;
     if (ts !== null) {
       flags |= FLAG_TIMESTAMP;
-      if (src >= 0 && ts === r._ts) {
+      if ((had & FLAG_TIMESTAMP) && ts === (words[src + TSH] | 0) * TWO_POW_32 + (words[src + TSL] >>> 0)) {
         out[w + TSL] = words[src + TSL]; out[w + TSH] = words[src + TSH];
       } else {
         setTimestamp(out, w + TSL, w + TSH, ts);
@@ -464,7 +520,8 @@ export class BatchBuilder {
     }
     if (part !== null) {
       flags |= FLAG_PARTITION;
-      if (!Number.isInteger(part) || part < -2147483648 || part > 2147483647) {
+      if (!((had & FLAG_PARTITION) && part === (words[src + RECORD_PARTITION] | 0))
+          && (!Number.isInteger(part) || part < -2147483648 || part > 2147483647)) {
         throw new TypeError('partition must be an integer from -2^31 to 2^31 - 1');
       }
       out[w + RECORD_PARTITION] = part; // a Uint32Array stores a negative s32 as its two's complement
@@ -637,8 +694,11 @@ export function defineTransformer(plugin) {
         const b = new BatchBuilder(input);
         const f = plugin.transform;
         for (let i = 0; i < records.length; i++) {
-          const res = f(records[i], i);
-          if (res === null) b.emitAll([]);
+          const r = records[i];
+          const res = f(r, i);
+          // The common case first: the input record itself, changed or not.
+          if (res === r) { b._push(r); b._account(1); }
+          else if (res === null) b.emitAll([]);
           else if (Array.isArray(res)) b.emitAll(res);
           else if (res === undefined) throw new TypeError(`transform returned undefined for record ${i} (return [] or null to drop it)`);
           else if (REJECT in res) b.reject(res[REJECT]);
