@@ -49,6 +49,11 @@ const HAS_CODEC = typeof TextDecoder === 'function' && typeof TextEncoder === 'f
 const DECODER = HAS_CODEC ? new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }) : null;
 const ENCODER = HAS_CODEC ? new TextEncoder() : null;
 const NON_ASCII = /[^\x00-\x7f]/;
+// Anchored: one pass of QuickJS's regex engine instead of one attempt per position
+// (3x faster on a 100-byte value); used below 1 KiB, where its backtracking stack
+// stays small.
+const ALL_ASCII = /^[\x00-\x7f]*$/;
+const HAS_TO_BASE64 = typeof Uint8Array.prototype.toBase64 === 'function' && typeof atob === 'function';
 const EMPTY_BYTES = new Uint8Array(0);
 const HAS_BASE64 = typeof Uint8Array.fromBase64 === 'function' && typeof btoa === 'function';
 
@@ -60,11 +65,17 @@ const HAS_BASE64 = typeof Uint8Array.fromBase64 === 'function' && typeof btoa ==
  */
 export function text(bytes) {
   if (DECODER !== null) return DECODER.decode(bytes);
+  // A "binary string" (one char per byte): base64 there and back is two native
+  // passes, faster in QuickJS than String.fromCharCode.apply over the bytes.
   let s = '';
-  for (let i = 0; i < bytes.length; i += 8192) {
-    s += String.fromCharCode.apply(null, bytes.subarray(i, i + 8192));
+  if (HAS_TO_BASE64) {
+    s = atob(bytes.toBase64());
+  } else {
+    for (let i = 0; i < bytes.length; i += 8192) {
+      s += String.fromCharCode.apply(null, bytes.subarray(i, i + 8192));
+    }
   }
-  if (!NON_ASCII.test(s)) return s;
+  if (s.length <= 1024 ? ALL_ASCII.test(s) : !NON_ASCII.test(s)) return s;
   try {
     // escape() turns each byte 0x80-0xff into %XX; decodeURIComponent() then
     // decodes those as strict UTF-8 and throws URIError on anything invalid.
@@ -259,16 +270,19 @@ export function decodeBatch(batch) {
   // so a list whose bytes equal the previous record's is shared (it is frozen),
   // not decoded again. `prevAt` is the header word index it was decoded from.
   let prev = EMPTY_HEADERS, prevAt = 0;
+  // Views made with the constructor: `subarray` looks up the species constructor
+  // each time, which costs QuickJS about half a microsecond per view.
+  const buf = arena.buffer, base = arena.byteOffset;
   for (let i = 0, w = 0; i < n; i++, w += RECORD_WORDS) {
     const flags = words[w + RECORD_FLAGS];
     let key = null, value = null, headers = EMPTY_HEADERS, timestamp = null, topic = null, partition = null;
     if (flags & FLAG_KEY) {
       const o = words[w + RECORD_KEY_OFFSET] >>> 0;
-      key = arena.subarray(o, o + (words[w + RECORD_KEY_LEN] >>> 0));
+      key = new Uint8Array(buf, base + o, words[w + RECORD_KEY_LEN] >>> 0);
     }
     if (flags & FLAG_VALUE) {
       const o = words[w + RECORD_VALUE_OFFSET] >>> 0;
-      value = arena.subarray(o, o + (words[w + RECORD_VALUE_LEN] >>> 0));
+      value = new Uint8Array(buf, base + o, words[w + RECORD_VALUE_LEN] >>> 0);
     }
     const hl = words[w + RECORD_HEADERS_LEN] >>> 0;
     if (hl > 0) {
@@ -279,8 +293,8 @@ export function decodeBatch(batch) {
         const list = new Array(hl);
         for (let j = 0, h = at; j < hl; j++, h += HW) {
           const no = hw[h + NO] >>> 0, vo = hw[h + HVO] >>> 0, vl = hw[h + HVL] >>> 0;
-          list[j] = Object.freeze([text(arena.subarray(no, no + (hw[h + NL] >>> 0))),
-            vl === NULL_VALUE_LEN ? null : arena.subarray(vo, vo + vl)]);
+          list[j] = Object.freeze([text(new Uint8Array(buf, base + no, hw[h + NL] >>> 0)),
+            vl === NULL_VALUE_LEN ? null : new Uint8Array(buf, base + vo, vl)]);
         }
         headers = Object.freeze(list);
         prev = headers;
@@ -293,7 +307,7 @@ export function decodeBatch(batch) {
     }
     if (flags & FLAG_TOPIC) {
       const o = words[w + RECORD_TOPIC_OFFSET] >>> 0;
-      topic = text(arena.subarray(o, o + (words[w + RECORD_TOPIC_LEN] >>> 0)));
+      topic = text(new Uint8Array(buf, base + o, words[w + RECORD_TOPIC_LEN] >>> 0));
     }
     if (flags & FLAG_PARTITION) partition = words[w + RECORD_PARTITION] | 0;
     const r = new Record(key, value, headers, timestamp, topic, partition);
