@@ -33,6 +33,10 @@ def _as_double(v):
         return None
 
 
+# Made once: json.loads with arguments builds a new decoder on every call.
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)
+
+
 def open(config):
     global _field, _equals, _equals_number
     _field = config.required("field")
@@ -59,7 +63,7 @@ def transform(record):
     if value is None:
         return record
     try:
-        doc = json.loads(value.decode("utf-8"), parse_constant=_no_constant)
+        doc = _DECODER.decode(value.decode("utf-8"))
     except (ValueError, RecursionError):
         return _NOT_OBJECT
     if not isinstance(doc, dict):
