@@ -490,12 +490,12 @@ export class BatchBuilder {
     const TO = RECORD_TOPIC_OFFSET, TL = RECORD_TOPIC_LEN, TSL = RECORD_TIMESTAMP_LOW, TSH = RECORD_TIMESTAMP_HIGH;
     if (key !== null) {
       flags |= FLAG_KEY;
-      const b = toBytes(key, 'key');
+      const b = key instanceof Uint8Array ? key : toBytes(key, 'key');
       out[w + KO] = this._place(b); out[w + KL] = b.length;
     }
     if (value !== null) {
       flags |= FLAG_VALUE;
-      const b = toBytes(value, 'value');
+      const b = value instanceof Uint8Array ? value : toBytes(value, 'value');
       out[w + VO] = this._place(b); out[w + VL] = b.length;
     }
     // Headers are written in record order, so each record's headers follow those

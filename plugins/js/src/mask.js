@@ -20,6 +20,7 @@ let needle = null; // '"field"' when the field needs no escaping, else null
 let replacementJson = '"***"';
 let replacementBytes = bytes(replacementJson);
 const NOT_OBJECT = reject('value is not a JSON object');
+const hasOwn = Object.prototype.hasOwnProperty;
 
 /** The JSON object in the text `s`, or null when it is not JSON or not an object. */
 function parseObject(s) {
@@ -46,10 +47,18 @@ function splice(s, value) {
   if (needle === null || s.indexOf('\\') >= 0) return null;
   const at = s.indexOf(needle);
   if (at < 0 || s.indexOf(needle, at + needle.length) >= 0) return null;
-  let i = skipSpace(s, at + needle.length);
-  if (s.charCodeAt(i) !== 0x3a) return null; // ':'
-  const start = skipSpace(s, i + 1);
-  const c = s.charCodeAt(start);
+  // Compact JSON needs no skipSpace call.
+  let i = at + needle.length;
+  if (s.charCodeAt(i) !== 0x3a) { // ':'
+    i = skipSpace(s, i);
+    if (s.charCodeAt(i) !== 0x3a) return null;
+  }
+  let start = i + 1;
+  let c = s.charCodeAt(start);
+  if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) {
+    start = skipSpace(s, start);
+    c = s.charCodeAt(start);
+  }
   let end;
   if (c === 0x22) { // '"': the next quote closes it
     end = s.indexOf('"', start + 1) + 1;
@@ -103,7 +112,7 @@ export const transformer = defineTransformer({
     }
     const doc = parseObject(s);
     if (doc === null) return NOT_OBJECT;
-    if (!Object.prototype.hasOwnProperty.call(doc, field)) return record;
+    if (!hasOwn.call(doc, field)) return record;
     const spliced = splice(s, record.value);
     if (spliced !== null) {
       record.value = spliced;

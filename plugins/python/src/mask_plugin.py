@@ -25,6 +25,7 @@ _NOT_OBJECT = reject("value is not a JSON object")
 # A number, true, false or null: up to the next delimiter.
 _SCALAR = re.compile(rb"[^,}\]\s]*")
 _SPACE = re.compile(rb"[ \t\n\r]*")
+_WHITE = b" \t\n\r"
 
 
 def _no_constant(name):
@@ -60,20 +61,26 @@ def _splice(value):
     at = value.find(needle)
     if at < 0 or value.find(needle, at + len(needle)) >= 0:
         return None
-    i = _SPACE.match(value, at + len(needle)).end()
-    if value[i:i + 1] != b":":
-        return None
-    start = _SPACE.match(value, i + 1).end()
-    c = value[start:start + 1]
-    if c == b'"':
+    # Compact JSON first (plain index checks); whitespace through the regex.
+    i = at + len(needle)
+    if value[i] != 0x3A:  # ':'
+        i = _SPACE.match(value, i).end()
+        if value[i] != 0x3A:
+            return None
+    start = i + 1
+    c = value[start]
+    if c in _WHITE:
+        start = _SPACE.match(value, start).end()
+        c = value[start]
+    if c == 0x22:  # '"': the next quote closes it
         end = value.find(b'"', start + 1) + 1
         if end == 0:
             return None
-    elif c == b"{" or c == b"[":
+    elif c == 0x7B or c == 0x5B:  # '{' '['
         return None
     else:
         end = _SCALAR.match(value, start).end()
-    return b"".join((value[:start], _replacement_json, value[end:]))
+    return value[:start] + _replacement_json + value[end:]
 
 
 def transform(record):
