@@ -126,7 +126,8 @@ const TWO_POW_32 = 4294967296;
  *  - key, value: Uint8Array or null (null value = tombstone). Decoded records hold
  *    views into the batch arena: valid during this call only; copy (`slice()`) to keep.
  *  - headers: array of [name: string, value: Uint8Array or null (a null header value)].
- *    Arrays from decodeBatch are frozen: assign a new array to change them
+ *    Arrays from decodeBatch are frozen (and shared by the records of a batch whose
+ *    headers have the same bytes): assign a new array to change them
  *    (`r.headers = [...r.headers, ['x', v]]`).
  *  - timestamp: milliseconds since the Unix epoch as a Number, or null.
  *  - topic: string or null (overrides the sink topic). partition: number or null.
