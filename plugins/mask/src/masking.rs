@@ -125,19 +125,25 @@ fn rewrite<'v>(value: &[u8], field: &str, replacement: &str) -> Result<Masked<'v
     }
 }
 
+/// A byte range of the value.
+type Span = (usize, usize);
+
+/// The key whose value's span an object scan records, and where.
+type Wanted<'a> = Option<(&'a [u8], &'a mut Option<Span>)>;
+
 /// One pass over a value for the splice path. Every method returns `None`
 /// ("not for this path") as soon as the bytes are anything but JSON written
 /// the way serde_json writes it; the rewrite path then decides.
 struct Scan<'v, 'k> {
     bytes: &'v [u8],
     at: usize,
-    keys: &'k mut Vec<(usize, usize)>,
+    keys: &'k mut Vec<Span>,
 }
 
 impl Scan<'_, '_> {
     /// The whole value is one canonical object; returns the span of the
     /// value of its key `field`, if it has one.
-    fn top_level(&mut self, field: &[u8]) -> Option<Option<(usize, usize)>> {
+    fn top_level(&mut self, field: &[u8]) -> Option<Option<Span>> {
         // serde_json rejects what is not UTF-8; the rest of the scan is bytes.
         std::str::from_utf8(self.bytes).ok()?;
         let mut found = None;
@@ -173,11 +179,7 @@ impl Scan<'_, '_> {
 
     /// An object at `self.at`. With `want`, records the span of the value of
     /// the key `want.0` in `want.1`.
-    fn object(
-        &mut self,
-        depth: usize,
-        mut want: Option<(&[u8], &mut Option<(usize, usize)>)>,
-    ) -> Option<()> {
+    fn object(&mut self, depth: usize, mut want: Wanted<'_>) -> Option<()> {
         if depth > MAX_DEPTH {
             return None;
         }
