@@ -18,6 +18,7 @@ mod hostile;
 mod ingest;
 mod kafka_durability;
 mod kafka_single;
+pub(crate) mod kafka_source;
 mod languages;
 mod pipeline_files;
 mod plugins;
