@@ -25,6 +25,7 @@ use crate::common::{Running, plugin, sluice, sluice_run};
 const COUNT: usize = 3000;
 
 /// Writes a topic → mask → topic pipeline file and returns its path.
+#[allow(clippy::too_many_arguments)]
 pub fn pipeline_file(
     dir: &Path,
     name: &str,
@@ -33,15 +34,32 @@ pub fn pipeline_file(
     output: &str,
     group: &str,
     extra: &str,
+    source_extra: &str,
+) -> PathBuf {
+    pipeline_file_with(dir, name, brokers, input, output, group, extra, source_extra, &plugin("mask"))
+}
+
+/// [`pipeline_file`] with another transform component.
+#[allow(clippy::too_many_arguments)]
+pub fn pipeline_file_with(
+    dir: &Path,
+    name: &str,
+    brokers: &str,
+    input: &str,
+    output: &str,
+    group: &str,
+    extra: &str,
+    source_extra: &str,
+    transform: &Path,
 ) -> PathBuf {
     let text = format!(
-        "name: {name}\n{extra}source:\n  kafka:\n    topics: [{input}]\n    group: {group}\nTRANSFORMS\nerrors: dead-letter\ndead_letter: {{ topic: {output}.dlq }}\nsink:\n  kafka:\n    brokers: {brokers}\n    topic: {output}\n    acks: all\n",
+        "name: {name}\n{extra}source:\n  kafka:\n    topics: [{input}]\n    group: {group}\n{source_extra}TRANSFORMS\nerrors: dead-letter\ndead_letter: {{ topic: {output}.dlq }}\nsink:\n  kafka:\n    brokers: {brokers}\n    topic: {output}\n    acks: all\n",
     )
     .replace(
         "TRANSFORMS",
         &format!(
             "transforms:\n  - plugin: {}\n    config: {{ field: email }}",
-            plugin("mask").display()
+            transform.display()
         ),
     );
     let path = dir.join(format!("{name}.yaml"));
@@ -115,7 +133,7 @@ fn kafka_source_at_least_once_masks_topic_to_topic_and_commits_to_the_group() ->
     }
     produce(k, input, &records)?;
     let dir = tempfile::tempdir()?;
-    let path = pipeline_file(dir.path(), "ks-alo", k.bootstrap(), input, output, "ks-alo", "");
+    let path = pipeline_file(dir.path(), "ks-alo", k.bootstrap(), input, output, "ks-alo", "", "");
 
     let run = run_until_acknowledged(&path, "ks-alo", COUNT + 5);
     let status = run.terminate();
@@ -178,6 +196,7 @@ fn kafka_source_exactly_once_topic_to_topic_read_committed() -> Result<()> {
         output,
         "ks-eos",
         "exactly_once: true\n",
+        "",
     );
     let check = sluice().arg("check").arg(&path).output()?;
     let text = String::from_utf8_lossy(&check.stdout);

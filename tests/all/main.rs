@@ -17,6 +17,7 @@ mod file_tail;
 mod hostile;
 mod ingest;
 mod kafka_durability;
+mod kafka_group;
 mod kafka_single;
 pub(crate) mod kafka_source;
 mod languages;

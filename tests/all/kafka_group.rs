@@ -1,0 +1,256 @@
+//! Several `sluice` processes in one consumer group on the real 3-node
+//! cluster (replication factor 3, `min.insync.replicas=2`), each test on a
+//! cluster of its own: a 6-partition topic of 200,000 numbered records
+//! → mask → a 6-partition topic, while one process is killed with
+//! `kill -9` and restarted twice, one is stopped with SIGTERM and another
+//! joins. Kafka's console consumer reads the output back (`read_committed`)
+//! and every id is counted: lost, duplicated, and order per key.
+//!
+//! - at-least-once: 0 lost; duplicates counted and bounded by what was in
+//!   flight at the kills;
+//! - exactly-once: 0 lost, 0 duplicated, in order per key.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+use crate::common::kafka::{ConsumeOptions, ConsumedRecord, KafkaCluster};
+use crate::common::{Running, sluice_run};
+use crate::kafka_source::pipeline_file;
+
+/// Input records.
+const TOTAL: usize = 200_000;
+/// Partitions of both topics.
+const PARTITIONS: u32 = 6;
+/// Produced in this many chunks while the group runs.
+const CHUNKS: usize = 10;
+
+/// Keys repeat (each key every `KEYS` records) so order per key is checked.
+const KEYS: usize = 5_000;
+
+/// `count` numbered records from `from`, keyed `k{id % KEYS}`.
+fn numbered(from: usize, count: usize) -> Vec<(String, String)> {
+    (from..from + count)
+        .map(|i| {
+            (
+                format!("k{}", i % KEYS),
+                format!(r#"{{"id":{i},"email":"user{i}@example.com"}}"#),
+            )
+        })
+        .collect()
+}
+
+/// Whether `group` has committed the end offset of every partition of `topic`.
+fn caught_up(bootstrap: &str, group: &str, topic: &str) -> Result<(bool, i64)> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let mut tpl = TopicPartitionList::new();
+    let mut ends = BTreeMap::new();
+    for p in 0..PARTITIONS as i32 {
+        tpl.add_partition(topic, p);
+        let (_, high) = c.fetch_watermarks(topic, p, Duration::from_secs(10))?;
+        ends.insert(p, high);
+    }
+    let committed = c.committed_offsets(tpl, Duration::from_secs(10))?;
+    let mut behind = 0;
+    for e in committed.elements() {
+        let end = ends[&e.partition()];
+        let at = match e.offset() {
+            Offset::Offset(o) => o,
+            _ => 0,
+        };
+        behind += end - at;
+    }
+    Ok((behind == 0, behind))
+}
+
+fn wait_caught_up(k: &KafkaCluster, group: &str, topic: &str, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let (done, behind) = caught_up(k.bootstrap(), group, topic)?;
+        if done {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!("group {group} still {behind} records behind on {topic} after {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn start(path: &Path, state: &Path, instance: &str) -> Running {
+    // Each process its own state directory, as sidecars have.
+    let state = state.join(instance);
+    std::fs::create_dir_all(&state).unwrap();
+    let mut cmd = sluice_run(path, &state, 5);
+    cmd.env("INSTANCE_ID", instance);
+    let mut run = Running::spawn(cmd);
+    run.wait_kind("pipeline_running", "group", Duration::from_secs(90));
+    run
+}
+
+/// Waits until `run` has committed (or, under exactly-once, acknowledged) a
+/// few more records: it is mid-stream.
+fn wait_progress(run: &mut Running, records: u64) {
+    run.wait_event("progress", Duration::from_secs(120), |e| {
+        e["event"] == "commit" && e["acknowledged"].as_u64() >= Some(records)
+    });
+}
+
+struct Counted {
+    distinct: usize,
+    duplicates: usize,
+    out_of_order: usize,
+}
+
+fn count(records: &[ConsumedRecord]) -> Result<Counted> {
+    let mut seen: BTreeMap<u64, u32> = BTreeMap::new();
+    let mut last: BTreeMap<String, u64> = BTreeMap::new();
+    let mut out_of_order = 0;
+    let mut sorted: Vec<&ConsumedRecord> = records.iter().collect();
+    sorted.sort_by_key(|r| (r.partition, r.offset));
+    for r in sorted {
+        let v = r.value_json()?;
+        ensure!(v["email"] == "***", "not masked: {}", r.value);
+        let id = v["id"].as_u64().context("id")?;
+        let key = format!("k{}", id as usize % KEYS);
+        ensure!(r.key.as_deref() == Some(key.as_str()), "record {id} has key {:?}", r.key);
+        let n = seen.entry(id).or_insert(0);
+        *n += 1;
+        if *n == 1 {
+            if last.get(&key).is_some_and(|&l| id < l) {
+                out_of_order += 1;
+            }
+            last.insert(key, id);
+        }
+    }
+    Ok(Counted {
+        distinct: seen.len(),
+        duplicates: seen.values().map(|&c| c as usize - 1).sum(),
+        out_of_order,
+    })
+}
+
+/// Runs the scenario; returns what the console consumer read.
+fn scenario(exactly_once: bool) -> Result<Counted> {
+    let k = KafkaCluster::start_cluster()?;
+    let (input, output) = ("group-in", "group-out");
+    k.create_topic(input, PARTITIONS, 3, &[])?;
+    k.create_topic(output, PARTITIONS, 3, &[])?;
+    let dir = tempfile::tempdir()?;
+    let path = pipeline_file(
+        dir.path(),
+        "group",
+        k.bootstrap(),
+        input,
+        output,
+        "group",
+        if exactly_once { "exactly_once: true\n" } else { "" },
+        "    instance_id: ${INSTANCE_ID}\n    consumer: { session.timeout.ms: 6000, heartbeat.interval.ms: 1000 }\n",
+    );
+    let started = Instant::now();
+    let bootstrap = k.bootstrap().to_string();
+    let producer = std::thread::spawn(move || -> Result<()> {
+        let k = KafkaClusterRef(bootstrap);
+        for c in 0..CHUNKS {
+            k.produce(input, &numbered(c * TOTAL / CHUNKS, TOTAL / CHUNKS))?;
+        }
+        Ok(())
+    });
+    let state = tempfile::tempdir()?;
+    let mut a = start(&path, state.path(), "a");
+    let b = start(&path, state.path(), "b");
+    let c = start(&path, state.path(), "c");
+    for round in 0..2 {
+        wait_progress(&mut a, 2_000);
+        println!("kill -9 of a (round {round}) at {:.1} s", started.elapsed().as_secs_f64());
+        drop(a); // SIGKILL
+        a = start(&path, state.path(), "a");
+    }
+    wait_progress(&mut a, 2_000);
+    println!("SIGTERM of b at {:.1} s", started.elapsed().as_secs_f64());
+    let status = b.terminate();
+    ensure!(status.success(), "b exited with {status}");
+    let d = start(&path, state.path(), "d");
+    producer.join().map_err(|_| anyhow::anyhow!("producer panicked"))??;
+    println!("all {TOTAL} produced at {:.1} s", started.elapsed().as_secs_f64());
+    wait_caught_up(&k, "group", input, Duration::from_secs(300))?;
+    println!("group caught up at {:.1} s", started.elapsed().as_secs_f64());
+    for (name, run) in [("a", a), ("c", c), ("d", d)] {
+        let status = run.terminate();
+        ensure!(status.success(), "{name} exited with {status}");
+    }
+    let got = k.consume(
+        output,
+        &ConsumeOptions {
+            idle_timeout: Duration::from_secs(10),
+            deadline: Some(Duration::from_secs(240)),
+            read_committed: true,
+            ..Default::default()
+        },
+    )?;
+    let counted = count(&got)?;
+    println!(
+        "{}: read {} records: {} distinct of {TOTAL}, {} lost, {} duplicates, {} out of order, in {:.1} s",
+        if exactly_once { "exactly-once" } else { "at-least-once" },
+        got.len(),
+        counted.distinct,
+        TOTAL - counted.distinct,
+        counted.duplicates,
+        counted.out_of_order,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(counted)
+}
+
+/// Produces through kcat like [`KafkaCluster::produce`], from another thread.
+struct KafkaClusterRef(String);
+
+impl KafkaClusterRef {
+    fn produce(&self, topic: &str, records: &[(String, String)]) -> Result<()> {
+        use std::io::Write;
+        let mut input = Vec::new();
+        for (key, value) in records {
+            input.extend_from_slice(key.as_bytes());
+            input.push(0x1f);
+            input.extend_from_slice(value.as_bytes());
+            input.push(0x1e);
+        }
+        let mut child = std::process::Command::new("kcat")
+            .args(["-b", &self.0, "-P", "-t", topic, "-K", "\x1f", "-D", "\x1e", "-X", "acks=all"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()?;
+        child.stdin.take().context("stdin")?.write_all(&input)?;
+        let out = child.wait_with_output()?;
+        ensure!(out.status.success(), "kcat: {}", String::from_utf8_lossy(&out.stderr));
+        Ok(())
+    }
+}
+
+#[test]
+fn kafka_group_at_least_once_loses_nothing_through_kills_leaves_and_joins() -> Result<()> {
+    let c = scenario(false)?;
+    ensure!(c.distinct == TOTAL, "{} records lost", TOTAL - c.distinct);
+    // Bounded: at most what three kills and a hand-over can have had in flight.
+    ensure!(c.duplicates <= 3 * 50_000, "{} duplicates", c.duplicates);
+    Ok(())
+}
+
+#[test]
+fn kafka_group_exactly_once_loses_and_duplicates_nothing_through_kills_leaves_and_joins()
+-> Result<()> {
+    let c = scenario(true)?;
+    ensure!(c.distinct == TOTAL, "{} records lost", TOTAL - c.distinct);
+    ensure!(c.duplicates == 0, "{} duplicates under exactly-once", c.duplicates);
+    ensure!(c.out_of_order == 0, "{} records out of order", c.out_of_order);
+    Ok(())
+}
