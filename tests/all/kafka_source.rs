@@ -36,10 +36,14 @@ pub fn pipeline_file(
     extra: &str,
     source_extra: &str,
 ) -> PathBuf {
-    pipeline_file_with(dir, name, brokers, input, output, group, extra, source_extra, &plugin("mask"))
+    let mask = format!(
+        "transforms:\n  - plugin: {}\n    config: {{ field: email }}",
+        plugin("mask").display()
+    );
+    pipeline_file_with(dir, name, brokers, input, output, group, extra, source_extra, &mask)
 }
 
-/// [`pipeline_file`] with another transform component.
+/// [`pipeline_file`] with other transforms (a `transforms:` YAML block).
 #[allow(clippy::too_many_arguments)]
 pub fn pipeline_file_with(
     dir: &Path,
@@ -50,18 +54,12 @@ pub fn pipeline_file_with(
     group: &str,
     extra: &str,
     source_extra: &str,
-    transform: &Path,
+    transforms: &str,
 ) -> PathBuf {
     let text = format!(
         "name: {name}\n{extra}source:\n  kafka:\n    topics: [{input}]\n    group: {group}\n{source_extra}TRANSFORMS\nerrors: dead-letter\ndead_letter: {{ topic: {output}.dlq }}\nsink:\n  kafka:\n    brokers: {brokers}\n    topic: {output}\n    acks: all\n",
     )
-    .replace(
-        "TRANSFORMS",
-        &format!(
-            "transforms:\n  - plugin: {}\n    config: {{ field: email }}",
-            transform.display()
-        ),
-    );
+    .replace("TRANSFORMS", transforms);
     let path = dir.join(format!("{name}.yaml"));
     std::fs::write(&path, text).unwrap();
     path

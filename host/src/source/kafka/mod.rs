@@ -84,8 +84,6 @@ struct Shared {
     /// Offsets handed over since the last transaction commit.
     dirty: bool,
     watermark: Option<Arc<Watermark>>,
-    /// Why the source cannot go on (it must be rebuilt).
-    broken: Option<String>,
 }
 
 impl Shared {
@@ -181,22 +179,19 @@ impl SourceContext {
         let lost = consumer.assignment_lost();
         match &self.transaction {
             Some(t) => {
-                let mut s = lock(&self.shared);
                 if t.failure().is_some() {
                     // Already aborted: nothing of it may commit.
                 } else if lost {
-                    drop(s);
                     t.abort("the partition assignment was lost (session timed out)");
                 } else if drained != WaitEnd::Ready {
-                    drop(s);
                     t.abort("partitions were revoked while records still waited for Kafka");
                 } else {
+                    let mut s = lock(&self.shared);
                     let offsets = s.offsets();
                     let tpl = s.committable(&offsets, None);
-                    let group = consumer.group_metadata();
                     s.dirty = false;
                     drop(s);
-                    match group {
+                    match consumer.group_metadata() {
                         Some(g) => {
                             if t.commit(&tpl, &g).is_ok() {
                                 lock(&self.shared).note_committed(&tpl);
@@ -204,9 +199,6 @@ impl SourceContext {
                         }
                         None => t.abort("the consumer has no group metadata"),
                     }
-                }
-                if let Some(f) = t.failure() {
-                    lock(&self.shared).broken.get_or_insert(f);
                 }
             }
             None if lost => {
@@ -417,7 +409,8 @@ impl KafkaSource {
                 lock(&self.shared).note_committed(&tpl);
                 Ok(true)
             }
-            Err(e) => Err(self.failed(e)),
+            // Aborted: the sink now reports it as fatal.
+            Err(_) => Ok(false),
         }
     }
 }
@@ -428,13 +421,12 @@ impl Source for KafkaSource {
     }
 
     fn poll(&mut self, max: u32) -> Result<Polled, PluginError> {
-        if let Some(b) = lock(&self.shared).broken.clone() {
-            return Err(self.failed(b));
-        }
-        if let Some(t) = &self.transaction
-            && !self.commit_transaction_if_due(t)?
-        {
-            return Ok(Polled::default());
+        if let Some(t) = &self.transaction {
+            // A failed transaction is reported by the sink as fatal: the
+            // flow ends with a resend and the pipeline is rebuilt.
+            if t.failure().is_some() || !self.commit_transaction_if_due(t)? {
+                return Ok(Polled::default());
+            }
         }
         lock(&self.shared).revoked.clear();
         let deadline = Instant::now() + POLL_WAIT;
@@ -457,10 +449,7 @@ impl Source for KafkaSource {
             }
         }
         let mut s = lock(&self.shared);
-        if let Some(b) = s.broken.clone() {
-            return Err(self.failed(b));
-        }
-        if messages.is_empty() {
+        if messages.is_empty() || self.transaction.as_ref().is_some_and(|t| t.failure().is_some()) {
             return Ok(Polled::default());
         }
         let mut records = Batch::with_capacity(messages.len(), 0);
