@@ -56,9 +56,6 @@ const POLL_WAIT: Duration = Duration::from_millis(20);
 /// How long a revocation waits for the sink to answer what it was given.
 const REVOKE_DRAIN: Duration = Duration::from_secs(15);
 
-/// How long a synchronous commit (on revocation) may take.
-const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// The label of the source in logs and events.
 const LABEL: &str = "kafka";
 
