@@ -181,9 +181,13 @@ fn scenario(exactly_once: bool) -> Result<Counted> {
     let d = start(&path, state.path(), "d");
     producer.join().map_err(|_| anyhow::anyhow!("producer panicked"))??;
     println!("all {TOTAL} produced at {:.1} s", started.elapsed().as_secs_f64());
-    wait_caught_up(&k, "group", input, Duration::from_secs(300))?;
+    let mut runs = [("a", a), ("c", c), ("d", d)];
+    if let Err(e) = wait_caught_up(&k, "group", input, Duration::from_secs(180)) {
+        show(&mut runs);
+        return Err(e);
+    }
     println!("group caught up at {:.1} s", started.elapsed().as_secs_f64());
-    for (name, run) in [("a", a), ("c", c), ("d", d)] {
+    for (name, run) in runs {
         let status = run.terminate();
         ensure!(status.success(), "{name} exited with {status}");
     }
@@ -208,6 +212,18 @@ fn scenario(exactly_once: bool) -> Result<Counted> {
         started.elapsed().as_secs_f64()
     );
     Ok(counted)
+}
+
+/// Prints what the processes said (warnings, rebalances), for a failure.
+fn show(runs: &mut [(&str, Running)]) {
+    for (name, run) in runs.iter_mut() {
+        run.drain();
+        for line in run.seen.iter().filter(|l| {
+            l.contains("WARN") || l.contains("ERROR") || l.contains("rebalance") || l.contains("\"commit\"")
+        }).rev().take(40).collect::<Vec<_>>().into_iter().rev() {
+            println!("{name}: {}", &line[..line.len().min(400)]);
+        }
+    }
 }
 
 /// Produces through kcat like [`KafkaCluster::produce`], from another thread.
@@ -307,8 +323,12 @@ fn kafka_group_exactly_once_survives_output_leader_kill_and_transform_swap() -> 
     k.restart(leader)?;
     replace_file(&tag, &v1);
     producer.join().map_err(|_| anyhow::anyhow!("producer panicked"))??;
-    wait_caught_up(&k, "swap", input, Duration::from_secs(300))?;
-    for (name, run) in [("a", a), ("b", b)] {
+    let mut runs = [("a", a), ("b", b)];
+    if let Err(e) = wait_caught_up(&k, "swap", input, Duration::from_secs(180)) {
+        show(&mut runs);
+        return Err(e);
+    }
+    for (name, run) in runs {
         let status = run.terminate();
         ensure!(status.success(), "{name} exited with {status}");
     }

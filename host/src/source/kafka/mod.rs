@@ -56,6 +56,9 @@ const POLL_WAIT: Duration = Duration::from_millis(20);
 /// How long a revocation waits for the sink to answer what it was given.
 const REVOKE_DRAIN: Duration = Duration::from_secs(15);
 
+/// How often offsets the group has not confirmed are sent again.
+const RECOMMIT: Duration = Duration::from_secs(2);
+
 /// The label of the source in logs and events.
 const LABEL: &str = "kafka";
 
@@ -80,6 +83,13 @@ struct Shared {
     committed: BTreeMap<TopicPartition, i64>,
     /// Offsets handed over since the last transaction commit.
     dirty: bool,
+    /// The last offsets the flow asked to commit (at-least-once), sent
+    /// again when an asynchronous commit failed.
+    wanted: Offsets,
+    /// An asynchronous commit failed: send `wanted` again.
+    retry: bool,
+    /// When `wanted` was last sent.
+    sent_at: Option<Instant>,
     watermark: Option<Arc<Watermark>>,
 }
 
@@ -266,9 +276,24 @@ impl ConsumerContext for SourceContext {
         }
     }
 
-    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
-        if let Err(e) = result {
-            tracing::warn!(pipeline = %self.pipeline, error = %e, "Offset commit failed; the next one covers it");
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
+        // librdkafka may report partition errors with an overall success:
+        // only what each partition confirms counts as committed.
+        let mut s = lock(&self.shared);
+        let mut failed = result.err().map(|e| e.to_string());
+        for e in offsets.elements() {
+            match (e.error(), e.offset(), &failed) {
+                (Ok(()), Offset::Offset(o), None) => {
+                    s.committed.insert((e.topic().to_string(), e.partition()), o);
+                }
+                (Err(err), _, _) => failed = Some(err.to_string()),
+                _ => {}
+            }
+        }
+        if let Some(error) = failed {
+            s.retry = true;
+            drop(s);
+            tracing::warn!(pipeline = %self.pipeline, %error, "Offset commit failed; it is sent again");
         }
     }
 }
@@ -412,6 +437,24 @@ impl KafkaSource {
     }
 }
 
+impl KafkaSource {
+    /// Commits (asynchronously) the offsets the flow last asked for, where
+    /// they moved past what the group has.
+    fn commit_wanted(&self) -> Result<(), PluginError> {
+        let mut s = lock(&self.shared);
+        s.retry = false;
+        s.sent_at = Some(Instant::now());
+        let tpl = s.committable(&s.wanted, None);
+        drop(s);
+        if tpl.count() == 0 {
+            return Ok(());
+        }
+        self.consumer
+            .commit(&tpl, CommitMode::Async)
+            .map_err(|e| self.failed(format!("cannot commit offsets to the group: {e}")))
+    }
+}
+
 impl Source for KafkaSource {
     fn label(&self) -> &str {
         LABEL
@@ -425,7 +468,15 @@ impl Source for KafkaSource {
                 return Ok(Polled::default());
             }
         }
-        lock(&self.shared).revoked.clear();
+        let retry = {
+            let mut s = lock(&self.shared);
+            s.revoked.clear();
+            // Failed commits are sent again; so are unconfirmed ones, now and then.
+            s.retry || s.sent_at.is_some_and(|t| t.elapsed() >= RECOMMIT)
+        };
+        if retry && self.transaction.is_none() {
+            self.commit_wanted()?;
+        }
         let deadline = Instant::now() + POLL_WAIT;
         let mut messages = Vec::new();
         while messages.len() < max as usize {
@@ -516,18 +567,8 @@ impl Source for KafkaSource {
         let Some(offsets) = offsets::decode(position) else {
             return Err(self.failed("the committed position is not a Kafka source position".into()));
         };
-        let mut s = lock(&self.shared);
-        let tpl = s.committable(&offsets, None);
-        if tpl.count() == 0 {
-            return Ok(());
-        }
-        match self.consumer.commit(&tpl, CommitMode::Async) {
-            Ok(()) => {
-                s.note_committed(&tpl);
-                Ok(())
-            }
-            Err(e) => Err(self.failed(format!("cannot commit offsets to the group: {e}"))),
-        }
+        lock(&self.shared).wanted = offsets;
+        self.commit_wanted()
     }
 
     fn reopen_at(&mut self, _position: Option<Vec<u8>>) {
