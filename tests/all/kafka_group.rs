@@ -176,8 +176,7 @@ fn scenario(exactly_once: bool) -> Result<Counted> {
     }
     wait_progress(&mut a, 2_000);
     println!("SIGTERM of b at {:.1} s", started.elapsed().as_secs_f64());
-    let status = b.terminate();
-    ensure!(status.success(), "b exited with {status}");
+    stop("b", b)?;
     let d = start(&path, state.path(), "d");
     producer.join().map_err(|_| anyhow::anyhow!("producer panicked"))??;
     println!("all {TOTAL} produced at {:.1} s", started.elapsed().as_secs_f64());
@@ -188,8 +187,7 @@ fn scenario(exactly_once: bool) -> Result<Counted> {
     }
     println!("group caught up at {:.1} s", started.elapsed().as_secs_f64());
     for (name, run) in runs {
-        let status = run.terminate();
-        ensure!(status.success(), "{name} exited with {status}");
+        stop(name, run)?;
     }
     let got = k.consume(
         output,
@@ -212,6 +210,24 @@ fn scenario(exactly_once: bool) -> Result<Counted> {
         started.elapsed().as_secs_f64()
     );
     Ok(counted)
+}
+
+/// SIGTERM, then the exit status must be 0 (else what it said is shown).
+fn stop(name: &str, mut run: Running) -> Result<()> {
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(run.child.id().to_string())
+        .status();
+    let status = run.child.wait()?;
+    if !status.success() {
+        std::thread::sleep(Duration::from_millis(200));
+        run.drain();
+        for line in run.seen.iter().rev().take(30).collect::<Vec<_>>().into_iter().rev() {
+            println!("{name}: {}", &line[..line.len().min(600)]);
+        }
+        bail!("{name} exited with {status}");
+    }
+    Ok(())
 }
 
 /// Prints what the processes said (warnings, rebalances), for a failure.
@@ -318,9 +334,11 @@ fn kafka_group_exactly_once_survives_output_leader_kill_and_transform_swap() -> 
     let leader = k.leader(output, 0)?;
     println!("killing node {leader}, leader of {output}-0");
     k.kill(leader)?;
+    let new_leader = k.wait_leader(output, 0, Some(leader), Duration::from_secs(60))?;
+    println!("node {new_leader} leads {output}-0");
     replace_file(&tag, &v2);
-    wait_progress(&mut a, 10_000);
     k.restart(leader)?;
+    wait_progress(&mut a, 10_000);
     replace_file(&tag, &v1);
     producer.join().map_err(|_| anyhow::anyhow!("producer panicked"))??;
     let mut runs = [("a", a), ("b", b)];
@@ -329,8 +347,7 @@ fn kafka_group_exactly_once_survives_output_leader_kill_and_transform_swap() -> 
         return Err(e);
     }
     for (name, run) in runs {
-        let status = run.terminate();
-        ensure!(status.success(), "{name} exited with {status}");
+        stop(name, run)?;
     }
     let got = k.consume(
         output,
