@@ -121,7 +121,11 @@ fn count(records: &[ConsumedRecord]) -> Result<Counted> {
         ensure!(v["email"] == "***", "not masked: {}", r.value);
         let id = v["id"].as_u64().context("id")?;
         let key = format!("k{}", id as usize % KEYS);
-        ensure!(r.key.as_deref() == Some(key.as_str()), "record {id} has key {:?}", r.key);
+        ensure!(
+            r.key.as_deref() == Some(key.as_str()),
+            "record {id} has key {:?}",
+            r.key
+        );
         let n = seen.entry(id).or_insert(0);
         *n += 1;
         if *n == 1 {
@@ -152,7 +156,11 @@ fn scenario(exactly_once: bool) -> Result<Counted> {
         input,
         output,
         "group",
-        if exactly_once { "exactly_once: true\n" } else { "" },
+        if exactly_once {
+            "exactly_once: true\n"
+        } else {
+            ""
+        },
         "    instance_id: ${INSTANCE_ID}\n    consumer: { session.timeout.ms: 6000, heartbeat.interval.ms: 1000 }\n",
     );
     let started = Instant::now();
@@ -170,7 +178,10 @@ fn scenario(exactly_once: bool) -> Result<Counted> {
     let c = start(&path, state.path(), "c");
     for round in 0..2 {
         wait_progress(&mut a, 2_000);
-        println!("kill -9 of a (round {round}) at {:.1} s", started.elapsed().as_secs_f64());
+        println!(
+            "kill -9 of a (round {round}) at {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
         drop(a); // SIGKILL
         a = start(&path, state.path(), "a");
     }
@@ -178,14 +189,22 @@ fn scenario(exactly_once: bool) -> Result<Counted> {
     println!("SIGTERM of b at {:.1} s", started.elapsed().as_secs_f64());
     stop("b", b)?;
     let d = start(&path, state.path(), "d");
-    producer.join().map_err(|_| anyhow::anyhow!("producer panicked"))??;
-    println!("all {TOTAL} produced at {:.1} s", started.elapsed().as_secs_f64());
+    producer
+        .join()
+        .map_err(|_| anyhow::anyhow!("producer panicked"))??;
+    println!(
+        "all {TOTAL} produced at {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     let mut runs = [("a", a), ("c", c), ("d", d)];
     if let Err(e) = wait_caught_up(&k, "group", input, Duration::from_secs(180)) {
         show(&mut runs);
         return Err(e);
     }
-    println!("group caught up at {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "group caught up at {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     for (name, run) in runs {
         stop(name, run)?;
     }
@@ -201,7 +220,11 @@ fn scenario(exactly_once: bool) -> Result<Counted> {
     let counted = count(&got)?;
     println!(
         "{}: read {} records: {} distinct of {TOTAL}, {} lost, {} duplicates, {} out of order, in {:.1} s",
-        if exactly_once { "exactly-once" } else { "at-least-once" },
+        if exactly_once {
+            "exactly-once"
+        } else {
+            "at-least-once"
+        },
         got.len(),
         counted.distinct,
         TOTAL - counted.distinct,
@@ -222,7 +245,15 @@ fn stop(name: &str, mut run: Running) -> Result<()> {
     if !status.success() {
         std::thread::sleep(Duration::from_millis(200));
         run.drain();
-        for line in run.seen.iter().rev().take(30).collect::<Vec<_>>().into_iter().rev() {
+        for line in run
+            .seen
+            .iter()
+            .rev()
+            .take(30)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+        {
             println!("{name}: {}", &line[..line.len().min(600)]);
         }
         bail!("{name} exited with {status}");
@@ -234,9 +265,21 @@ fn stop(name: &str, mut run: Running) -> Result<()> {
 fn show(runs: &mut [(&str, Running)]) {
     for (name, run) in runs.iter_mut() {
         run.drain();
-        for line in run.seen.iter().filter(|l| {
-            l.contains("WARN") || l.contains("ERROR") || l.contains("rebalance") || l.contains("\"commit\"")
-        }).rev().take(40).collect::<Vec<_>>().into_iter().rev() {
+        for line in run
+            .seen
+            .iter()
+            .filter(|l| {
+                l.contains("WARN")
+                    || l.contains("ERROR")
+                    || l.contains("rebalance")
+                    || l.contains("\"commit\"")
+            })
+            .rev()
+            .take(40)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+        {
             println!("{name}: {}", &line[..line.len().min(400)]);
         }
     }
@@ -256,14 +299,20 @@ impl KafkaClusterRef {
             input.push(0x1e);
         }
         let mut child = std::process::Command::new("kcat")
-            .args(["-b", &self.0, "-P", "-t", topic, "-K", "\x1f", "-D", "\x1e", "-X", "acks=all"])
+            .args([
+                "-b", &self.0, "-P", "-t", topic, "-K", "\x1f", "-D", "\x1e", "-X", "acks=all",
+            ])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()?;
         child.stdin.take().context("stdin")?.write_all(&input)?;
         let out = child.wait_with_output()?;
-        ensure!(out.status.success(), "kcat: {}", String::from_utf8_lossy(&out.stderr));
+        ensure!(
+            out.status.success(),
+            "kcat: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         Ok(())
     }
 }
@@ -282,8 +331,16 @@ fn kafka_group_exactly_once_loses_and_duplicates_nothing_through_kills_leaves_an
 -> Result<()> {
     let c = scenario(true)?;
     ensure!(c.distinct == TOTAL, "{} records lost", TOTAL - c.distinct);
-    ensure!(c.duplicates == 0, "{} duplicates under exactly-once", c.duplicates);
-    ensure!(c.out_of_order == 0, "{} records out of order", c.out_of_order);
+    ensure!(
+        c.duplicates == 0,
+        "{} duplicates under exactly-once",
+        c.duplicates
+    );
+    ensure!(
+        c.out_of_order == 0,
+        "{} records out of order",
+        c.out_of_order
+    );
     Ok(())
 }
 
@@ -340,7 +397,9 @@ fn kafka_group_exactly_once_survives_output_leader_kill_and_transform_swap() -> 
     k.restart(leader)?;
     wait_progress(&mut a, 10_000);
     replace_file(&tag, &v1);
-    producer.join().map_err(|_| anyhow::anyhow!("producer panicked"))??;
+    producer
+        .join()
+        .map_err(|_| anyhow::anyhow!("producer panicked"))??;
     let mut runs = [("a", a), ("b", b)];
     if let Err(e) = wait_caught_up(&k, "swap", input, Duration::from_secs(180)) {
         show(&mut runs);
@@ -376,7 +435,11 @@ fn kafka_group_exactly_once_survives_output_leader_kill_and_transform_swap() -> 
         c.distinct,
         c.duplicates
     );
-    ensure!(c.distinct == RECORDS, "{} records lost", RECORDS - c.distinct);
+    ensure!(
+        c.distinct == RECORDS,
+        "{} records lost",
+        RECORDS - c.distinct
+    );
     ensure!(c.duplicates == 0, "{} duplicates", c.duplicates);
     ensure!(c.out_of_order == 0, "{} out of order", c.out_of_order);
     Ok(())

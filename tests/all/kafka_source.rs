@@ -40,7 +40,17 @@ pub fn pipeline_file(
         "transforms:\n  - plugin: {}\n    config: {{ field: email }}",
         plugin("mask").display()
     );
-    pipeline_file_with(dir, name, brokers, input, output, group, extra, source_extra, &mask)
+    pipeline_file_with(
+        dir,
+        name,
+        brokers,
+        input,
+        output,
+        group,
+        extra,
+        source_extra,
+        &mask,
+    )
 }
 
 /// [`pipeline_file`] with other transforms (a `transforms:` YAML block).
@@ -95,7 +105,9 @@ pub fn counts(records: &[ConsumedRecord]) -> Result<BTreeMap<u64, u32>> {
     for r in records {
         let v = r.value_json()?;
         ensure!(v["email"] == "***", "not masked: {}", r.value);
-        let id = v["id"].as_u64().ok_or_else(|| anyhow::anyhow!("no id: {}", r.value))?;
+        let id = v["id"]
+            .as_u64()
+            .ok_or_else(|| anyhow::anyhow!("no id: {}", r.value))?;
         ensure!(
             r.key.as_deref() == Some(format!("k{id}").as_str()),
             "record {id} lost its key: {:?}",
@@ -131,7 +143,16 @@ fn kafka_source_at_least_once_masks_topic_to_topic_and_commits_to_the_group() ->
     }
     produce(k, input, &records)?;
     let dir = tempfile::tempdir()?;
-    let path = pipeline_file(dir.path(), "ks-alo", k.bootstrap(), input, output, "ks-alo", "", "");
+    let path = pipeline_file(
+        dir.path(),
+        "ks-alo",
+        k.bootstrap(),
+        input,
+        output,
+        "ks-alo",
+        "",
+        "",
+    );
 
     let run = run_until_acknowledged(&path, "ks-alo", COUNT + 5);
     let status = run.terminate();
@@ -139,25 +160,53 @@ fn kafka_source_at_least_once_masks_topic_to_topic_and_commits_to_the_group() ->
 
     let got = k.consume_exactly(output, COUNT, Duration::from_secs(5))?;
     let counts = counts(&got)?;
-    ensure!(counts.len() == COUNT && counts.values().all(|&c| c == 1), "lost or duplicated records");
+    ensure!(
+        counts.len() == COUNT && counts.values().all(|&c| c == 1),
+        "lost or duplicated records"
+    );
     let dead = k.consume_exactly(&format!("{output}.dlq"), 5, Duration::from_secs(5))?;
     for d in &dead {
-        ensure!(d.header("sluice.original.topic") == Some(input), "{:?}", d.headers);
-        ensure!(d.header("sluice.stage") == Some("transform 1"), "{:?}", d.headers);
-        let partition: i32 = d.header("sluice.original.partition").unwrap_or("x").parse()?;
+        ensure!(
+            d.header("sluice.original.topic") == Some(input),
+            "{:?}",
+            d.headers
+        );
+        ensure!(
+            d.header("sluice.stage") == Some("transform 1"),
+            "{:?}",
+            d.headers
+        );
+        let partition: i32 = d
+            .header("sluice.original.partition")
+            .unwrap_or("x")
+            .parse()?;
         let offset: i64 = d.header("sluice.original.offset").unwrap_or("x").parse()?;
-        ensure!((0..3).contains(&partition) && offset >= 0, "{:?}", d.headers);
+        ensure!(
+            (0..3).contains(&partition) && offset >= 0,
+            "{:?}",
+            d.headers
+        );
         ensure!(d.value.starts_with("not json"), "{}", d.value);
     }
     // Where the dead letters say the records were, they are.
-    let originals = k.consume(input, &ConsumeOptions { max: Some(COUNT + 5), ..Default::default() })?;
+    let originals = k.consume(
+        input,
+        &ConsumeOptions {
+            max: Some(COUNT + 5),
+            ..Default::default()
+        },
+    )?;
     for d in &dead {
         let (p, o): (i32, i64) = (
-            d.header("sluice.original.partition").unwrap_or("x").parse()?,
+            d.header("sluice.original.partition")
+                .unwrap_or("x")
+                .parse()?,
             d.header("sluice.original.offset").unwrap_or("x").parse()?,
         );
         ensure!(
-            originals.iter().any(|r| r.partition == p && r.offset == o && r.value == d.value),
+            originals
+                .iter()
+                .any(|r| r.partition == p && r.offset == o && r.value == d.value),
             "no record {}@{p}:{o} holds {}",
             input,
             d.value
@@ -198,7 +247,11 @@ fn kafka_source_exactly_once_topic_to_topic_read_committed() -> Result<()> {
     );
     let check = sluice().arg("check").arg(&path).output()?;
     let text = String::from_utf8_lossy(&check.stdout);
-    ensure!(check.status.success(), "{text}{}", String::from_utf8_lossy(&check.stderr));
+    ensure!(
+        check.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
     ensure!(text.contains("exactly-once (Kafka transactions)"), "{text}");
 
     let run = run_until_acknowledged(&path, "ks-eos", COUNT);

@@ -166,8 +166,7 @@ impl Flow {
                     match policy::decide(self.policy, Failure::Rejected) {
                         Action::DeadLetter => {
                             if let Some(r) = input.to_owned_record(index) {
-                                let origin =
-                                    self.tracking.as_ref().and_then(|t| t.origin(index));
+                                let origin = self.tracking.as_ref().and_then(|t| t.origin(index));
                                 self.dead.add_from(r, id, label, reason, origin)?;
                             }
                             if let Some(t) = &mut self.tracking {

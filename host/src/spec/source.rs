@@ -260,8 +260,14 @@ const CONSUMER_OWNED: &[(&str, &str)] = &[
     ("bootstrap.servers", "use `brokers:` in the kafka source"),
     ("metadata.broker.list", "use `brokers:` in the kafka source"),
     ("group.id", "use `group:` in the kafka source"),
-    ("group.instance.id", "use `instance_id:` in the kafka source"),
-    ("auto.offset.reset", "use `start: earliest|latest` in the kafka source"),
+    (
+        "group.instance.id",
+        "use `instance_id:` in the kafka source",
+    ),
+    (
+        "auto.offset.reset",
+        "use `start: earliest|latest` in the kafka source",
+    ),
     (
         "enable.auto.commit",
         "offsets are committed only after the sink acknowledged every record before them; auto-commit would commit records not yet delivered",

@@ -114,7 +114,11 @@ impl Shared {
     /// The entries of `offsets` that may be committed now: partitions still
     /// assigned in the same assignment, whose offset moved (`only`: just
     /// these partitions).
-    fn committable(&self, offsets: &Offsets, only: Option<&[TopicPartition]>) -> TopicPartitionList {
+    fn committable(
+        &self,
+        offsets: &Offsets,
+        only: Option<&[TopicPartition]>,
+    ) -> TopicPartitionList {
         let mut tpl = TopicPartitionList::new();
         for (tp, next) in offsets {
             if only.is_some_and(|o| !o.contains(tp)) {
@@ -131,7 +135,8 @@ impl Shared {
     fn note_committed(&mut self, tpl: &TopicPartitionList) {
         for e in tpl.elements() {
             if let Offset::Offset(o) = e.offset() {
-                self.committed.insert((e.topic().to_string(), e.partition()), o);
+                self.committed
+                    .insert((e.topic().to_string(), e.partition()), o);
             }
         }
     }
@@ -259,7 +264,8 @@ impl ConsumerContext for SourceContext {
                 for tp in &added {
                     s.epochs += 1;
                     let epoch = s.epochs;
-                    s.assigned.insert(tp.clone(), Assigned { epoch, next: None });
+                    s.assigned
+                        .insert(tp.clone(), Assigned { epoch, next: None });
                 }
                 drop(s);
                 tracing::info!(pipeline = %self.pipeline, partitions = ?names(&added), "Partitions assigned");
@@ -284,7 +290,8 @@ impl ConsumerContext for SourceContext {
         for e in offsets.elements() {
             match (e.error(), e.offset(), &failed) {
                 (Ok(()), Offset::Offset(o), None) => {
-                    s.committed.insert((e.topic().to_string(), e.partition()), o);
+                    s.committed
+                        .insert((e.topic().to_string(), e.partition()), o);
                 }
                 (Err(err), _, _) => failed = Some(err.to_string()),
                 _ => {}
@@ -497,7 +504,12 @@ impl Source for KafkaSource {
             }
         }
         let mut s = lock(&self.shared);
-        if messages.is_empty() || self.transaction.as_ref().is_some_and(|t| t.failure().is_some()) {
+        if messages.is_empty()
+            || self
+                .transaction
+                .as_ref()
+                .is_some_and(|t| t.failure().is_some())
+        {
             return Ok(Polled::default());
         }
         let mut records = Batch::with_capacity(messages.len(), 0);

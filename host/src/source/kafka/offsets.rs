@@ -84,9 +84,27 @@ mod tests {
     #[test]
     fn positions_round_trip_in_partition_order() {
         let mut o = Offsets::new();
-        o.insert(("orders.eu".into(), 10), Next { epoch: 2, offset: 7 });
-        o.insert(("orders.eu".into(), 2), Next { epoch: 1, offset: 150 });
-        o.insert(("a-b_c".into(), 0), Next { epoch: 3, offset: 0 });
+        o.insert(
+            ("orders.eu".into(), 10),
+            Next {
+                epoch: 2,
+                offset: 7,
+            },
+        );
+        o.insert(
+            ("orders.eu".into(), 2),
+            Next {
+                epoch: 1,
+                offset: 150,
+            },
+        );
+        o.insert(
+            ("a-b_c".into(), 0),
+            Next {
+                epoch: 3,
+                offset: 0,
+            },
+        );
         let bytes = encode(&o);
         assert_eq!(
             String::from_utf8(bytes.clone()).unwrap(),
@@ -98,7 +116,14 @@ mod tests {
 
     #[test]
     fn other_positions_are_not_taken_for_offsets() {
-        for bad in [&b"42"[..], b"t:0=5", b":0:1=5", b"t:x:1=5", b"t:0:1=", b"\xff"] {
+        for bad in [
+            &b"42"[..],
+            b"t:0=5",
+            b":0:1=5",
+            b"t:x:1=5",
+            b"t:0:1=",
+            b"\xff",
+        ] {
             assert_eq!(decode(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }
     }

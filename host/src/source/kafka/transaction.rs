@@ -17,9 +17,9 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rdkafka::TopicPartitionList;
 use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::producer::Producer;
-use rdkafka::TopicPartitionList;
 
 use crate::position::Ticket;
 use crate::record::Batch;
@@ -112,7 +112,9 @@ impl Transaction {
         let result = (|| {
             if offsets.count() > 0 {
                 p.send_offsets_to_transaction(offsets, group, CALL_TIMEOUT)
-                    .map_err(|e| format!("cannot add the consumed offsets to the transaction: {e}"))?;
+                    .map_err(|e| {
+                        format!("cannot add the consumed offsets to the transaction: {e}")
+                    })?;
             }
             p.commit_transaction(CALL_TIMEOUT)
                 .map_err(|e| format!("cannot commit the transaction: {e}"))?;

@@ -472,8 +472,13 @@ impl<'a> Checker<'a> {
                 .is_some_and(|k| k.transaction_interval_ms.is_some())
             {
                 self.key(
-                    &[Seg::Key("source"), Seg::Key("kafka"), Seg::Key("transaction_interval_ms")],
-                    "`transaction_interval_ms` is set but the pipeline is not `exactly_once`".into(),
+                    &[
+                        Seg::Key("source"),
+                        Seg::Key("kafka"),
+                        Seg::Key("transaction_interval_ms"),
+                    ],
+                    "`transaction_interval_ms` is set but the pipeline is not `exactly_once`"
+                        .into(),
                     "add `exactly_once: true` to the pipeline, or remove `transaction_interval_ms`",
                 );
             }
@@ -523,7 +528,8 @@ impl<'a> Checker<'a> {
         if spec.positions.is_some() {
             self.key(
                 &[Seg::Key("positions")],
-                "`positions` is not used by a kafka source: its offsets live in the consumer group".into(),
+                "`positions` is not used by a kafka source: its offsets live in the consumer group"
+                    .into(),
                 "remove `positions`",
             );
         }

@@ -652,7 +652,10 @@ fn a_kafka_source_loads_with_its_defaults() {
         panic!("{:?}", p.source)
     };
     assert_eq!(k.topics, ["orders"]);
-    assert_eq!((k.group.as_str(), k.start), ("g", crate::spec::StartAt::Earliest));
+    assert_eq!(
+        (k.group.as_str(), k.start),
+        ("g", crate::spec::StartAt::Earliest)
+    );
     assert_eq!(k.brokers, None, "reads the sink's cluster by default");
     assert_eq!(p.guarantee().delivery, Delivery::AtLeastOnce);
     let toml = "name = \"p\"\nexactly_once = true\n[source.kafka]\ntopic_pattern = \"^orders\\\\..*\"\ngroup = \"g\"\nstart = \"latest\"\ninstance_id = \"pod-1\"\ntransaction_interval_ms = 50\n[sink.kafka]\nbrokers = \"k:9092\"\ntopic = \"t\"\nacks = \"all\"\n";
@@ -689,8 +692,15 @@ fn kafka_source_mistakes_are_located_and_say_what_to_do() {
         "{e}"
     );
     assert!(!e.contains("fetch.min.bytes"), "{e}");
-    let both = KAFKA_YAML.replace("  kafka:\n    topics", "  plugin: a.wasm\n  kafka:\n    topics");
-    assert!(errors(&both).contains("both a `plugin` and `kafka`"), "{}", errors(&both));
+    let both = KAFKA_YAML.replace(
+        "  kafka:\n    topics",
+        "  plugin: a.wasm\n  kafka:\n    topics",
+    );
+    assert!(
+        errors(&both).contains("both a `plugin` and `kafka`"),
+        "{}",
+        errors(&both)
+    );
 }
 
 #[test]
@@ -701,14 +711,32 @@ fn exactly_once_refuses_what_cannot_be_exactly_once() {
     assert!(load(&dir, "p.yaml", &eos, &[]).is_ok());
     let skip = format!("{eos}errors: skip\n");
     let e = errors(&skip);
-    assert!(e.contains("`errors: skip` contradicts itself") && e.contains("dead-letter"), "{e}");
+    assert!(
+        e.contains("`errors: skip` contradicts itself") && e.contains("dead-letter"),
+        "{e}"
+    );
     let leader = eos.replace("acks: all", "acks: leader");
-    assert!(errors(&leader).contains("needs `acks: all`"), "{}", errors(&leader));
+    assert!(
+        errors(&leader).contains("needs `acks: all`"),
+        "{}",
+        errors(&leader)
+    );
     let plugin = YAML.replace("name: p\n", "name: p\nexactly_once: true\n");
     let e = errors(&plugin);
     assert!(e.contains("needs the kafka source"), "{e}");
     let elsewhere = eos.replace("    group: g\n", "    group: g\n    brokers: other:9092\n");
-    assert!(errors(&elsewhere).contains("must read the sink's cluster"), "{}", errors(&elsewhere));
-    let interval = KAFKA_YAML.replace("    group: g\n", "    group: g\n    transaction_interval_ms: 10\n");
-    assert!(errors(&interval).contains("not `exactly_once`"), "{}", errors(&interval));
+    assert!(
+        errors(&elsewhere).contains("must read the sink's cluster"),
+        "{}",
+        errors(&elsewhere)
+    );
+    let interval = KAFKA_YAML.replace(
+        "    group: g\n",
+        "    group: g\n    transaction_interval_ms: 10\n",
+    );
+    assert!(
+        errors(&interval).contains("not `exactly_once`"),
+        "{}",
+        errors(&interval)
+    );
 }
