@@ -22,6 +22,10 @@
 //! gets every answer once the whole batch is resolved. Only such batches
 //! pay for it (an allocation per record); for the others `opaque_for` is a
 //! reference count.
+//!
+//! Long because the ticket, the batch registry and the receipts share one
+//! lock discipline that is only checkable in one place (and its unit tests,
+//! about a fifth of the file, sit at the end).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

@@ -1,4 +1,9 @@
 //! The endpoint's accept loop and request handler (hyper on tokio).
+//!
+//! Long because one request's whole life is here, in the order it happens:
+//! limits checked before the body is read, the body parsed, the batch handed
+//! to the flow, the answer waited for under the acks policy, then worded;
+//! splitting it would scatter the status codes a reader checks together.
 
 use std::convert::Infallible;
 use std::sync::Arc;
