@@ -98,6 +98,19 @@ impl Batch {
         )
     }
 
+    /// Appends a record read from elsewhere (a Kafka message, say): key,
+    /// value, headers (null header values allowed) and timestamp, with no
+    /// topic or partition override.
+    pub fn push_read<'h>(
+        &mut self,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: impl IntoIterator<Item = (&'h str, Option<&'h [u8]>)>,
+        timestamp_ms: Option<i64>,
+    ) -> Result<(), BatchFull> {
+        self.push_fields(key, value, headers, timestamp_ms, None, None)
+    }
+
     /// Appends an owned record.
     pub fn push_owned(&mut self, record: &OwnedRecord) -> Result<(), BatchFull> {
         self.push_fields(

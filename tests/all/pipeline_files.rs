@@ -115,7 +115,11 @@ fn check_command_fails_with_position_and_nonzero_exit() {
 fn check_command_passes_on_every_example() {
     let mut cmd = crate::common::sluice();
     cmd.arg("check").env_remove("KAFKA_BROKERS");
-    for e in ["examples/quickstart.yaml", "examples/payments.toml"] {
+    for e in [
+        "examples/quickstart.yaml",
+        "examples/payments.toml",
+        "examples/kafka-to-kafka.yaml",
+    ] {
         cmd.arg(root().join(e));
     }
     let out = cmd.output().unwrap();
@@ -127,6 +131,10 @@ fn check_command_passes_on_every_example() {
     );
     assert!(stdout.contains("acks leader: at-least-once"), "{stdout}");
     assert!(stdout.contains("acks all: at-least-once"), "{stdout}");
+    assert!(
+        stdout.contains("exactly-once (Kafka transactions)"),
+        "the Kafka → Kafka example is exactly-once: {stdout}"
+    );
     assert!(
         stdout.contains("guarantee: embedded demo cluster: no durability"),
         "{stdout}"

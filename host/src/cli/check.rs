@@ -179,6 +179,14 @@ fn check_plugins(p: &Pipeline, plugins: &PluginCache) -> anyhow::Result<String> 
             chain.push(plugin_label(&source_ref.path));
         }
         SourceRef::Http(http) => chain.push(format!("http {}{}", http.listen, http.path)),
+        SourceRef::Kafka(kafka) => chain.push(format!(
+            "kafka {} (group {})",
+            kafka
+                .topic_pattern
+                .clone()
+                .unwrap_or_else(|| kafka.topics.join(",")),
+            kafka.group
+        )),
     }
     for t in &p.transforms {
         let plugin = plugins.get(&t.path, PluginKind::Transform)?;

@@ -446,6 +446,16 @@ pub enum Event {
         /// Seconds from the request's arrival to its answer.
         seconds: f64,
     },
+    /// A Kafka source's consumer group moved partitions: `assigned` are now
+    /// read by this process; `revoked` were drained, committed and released.
+    Rebalance {
+        /// Pipeline.
+        pipeline: String,
+        /// Partitions added, as `topic:partition`.
+        assigned: Vec<String>,
+        /// Partitions released, as `topic:partition`.
+        revoked: Vec<String>,
+    },
     /// librdkafka reported a client-level error (broker down, all brokers
     /// down, authentication, resolution, ...). Producers are shared by the
     /// pipelines of one cluster and acks policy, so it names the cluster, not

@@ -273,6 +273,21 @@ fn human(event: &Event) -> Option<String> {
         Event::HttpListening { address } => format!(
             "HTTP endpoints at http://{address}: /healthz /readyz /metrics /status"
         ),
+        Event::Rebalance {
+            pipeline,
+            assigned,
+            revoked,
+        } => match (assigned.is_empty(), revoked.is_empty()) {
+            (false, _) => format!(
+                "pipeline `{pipeline}`: partitions assigned: {}",
+                assigned.join(", ")
+            ),
+            (true, false) => format!(
+                "pipeline `{pipeline}`: partitions drained, committed and released: {}",
+                revoked.join(", ")
+            ),
+            (true, true) => return None,
+        },
         Event::KafkaClientError {
             brokers,
             code,

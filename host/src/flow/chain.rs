@@ -63,7 +63,8 @@ impl Flow {
                         let reason = e.to_string();
                         for i in 0..input.len() {
                             if let Some(r) = input.to_owned_record(i) {
-                                self.dead.add(r, id, &label, &reason)?;
+                                let origin = self.tracking.as_ref().and_then(|t| t.origin(i));
+                                self.dead.add_from(r, id, &label, &reason, origin)?;
                             }
                             if let Some(t) = &mut self.tracking {
                                 t.fail(i, id, &reason, true);
@@ -165,7 +166,8 @@ impl Flow {
                     match policy::decide(self.policy, Failure::Rejected) {
                         Action::DeadLetter => {
                             if let Some(r) = input.to_owned_record(index) {
-                                self.dead.add(r, id, label, reason)?;
+                                let origin = self.tracking.as_ref().and_then(|t| t.origin(index));
+                                self.dead.add_from(r, id, label, reason, origin)?;
                             }
                             if let Some(t) = &mut self.tracking {
                                 t.fail(index, id, reason, true);

@@ -115,9 +115,12 @@ impl Drop for Completion {
     }
 }
 
-/// The flow's bookkeeping for a batch whose source asked for a completion.
+/// The flow's bookkeeping for a batch whose source asked for a completion,
+/// or told where its records were read (for dead letters).
 pub(super) struct Tracking {
-    completion: Completion,
+    completion: Option<Completion>,
+    /// Where each source record was read (empty: not known).
+    origins: Vec<super::Origin>,
     /// Records the source polled.
     sources: usize,
     /// For each record of the current stage's input (then of the batch
@@ -128,13 +131,30 @@ pub(super) struct Tracking {
 }
 
 impl Tracking {
-    pub(super) fn new(completion: Completion, sources: usize) -> Self {
+    pub(super) fn new(
+        completion: Option<Completion>,
+        origins: Vec<super::Origin>,
+        sources: usize,
+    ) -> Self {
         Tracking {
             completion,
+            origins,
             sources,
             lineage: (0..sources as u32).collect(),
             failed: Vec::new(),
         }
+    }
+
+    /// Whether the batch's records need receipts (its source asked for a
+    /// completion; origins alone need none).
+    pub(super) fn wants_receipts(&self) -> bool {
+        self.completion.is_some()
+    }
+
+    /// Where record `index` of the current stage's input was read, if known.
+    pub(super) fn origin(&self, index: usize) -> Option<&super::Origin> {
+        let source = *self.lineage.get(index)?;
+        self.origins.get(source as usize)
     }
 
     /// Record `index` of the current stage's input failed.
@@ -175,7 +195,11 @@ impl Tracking {
             sources,
             lineage,
             failed,
+            ..
         } = self;
+        let Some(completion) = completion else {
+            return;
+        };
         let mut records = vec![RecordFate::default(); sources];
         for (source, f) in failed {
             if let Some(r) = records.get_mut(source as usize) {
@@ -219,9 +243,11 @@ impl Tracking {
 
     /// The pipeline gave up on the batch.
     pub(super) fn stopped(self, reason: String) {
-        self.completion.complete(BatchOutcome {
-            end: BatchEnd::Stopped(reason),
-            records: Vec::new(),
-        });
+        if let Some(completion) = self.completion {
+            completion.complete(BatchOutcome {
+                end: BatchEnd::Stopped(reason),
+                records: Vec::new(),
+            });
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! dead-letter topic with its original key, value and headers plus headers
 //! saying where and why.
 
+use super::Origin;
 use crate::events::StageId;
 use crate::record::{Batch, BatchFull, OwnedRecord};
 
@@ -36,15 +37,30 @@ impl DeadLetters {
     /// `error`. Fails only when the dead letters of one batch outgrow a batch.
     pub fn add(
         &mut self,
-        mut record: OwnedRecord,
+        record: OwnedRecord,
         stage: StageId,
         plugin: &str,
         error: &str,
     ) -> Result<(), BatchFull> {
-        let original = record
-            .topic
-            .take()
-            .unwrap_or_else(|| self.sink_topic.clone());
+        self.add_from(record, stage, plugin, error, None)
+    }
+
+    /// Like [`DeadLetters::add`], for a record read from Kafka at `origin`:
+    /// then `sluice.original.topic` names the topic it was read from, and
+    /// `sluice.original.partition` / `sluice.original.offset` say where.
+    pub fn add_from(
+        &mut self,
+        mut record: OwnedRecord,
+        stage: StageId,
+        plugin: &str,
+        error: &str,
+        origin: Option<&Origin>,
+    ) -> Result<(), BatchFull> {
+        let headed = record.topic.take();
+        let original = match origin {
+            Some(o) => o.topic.to_string(),
+            None => headed.unwrap_or_else(|| self.sink_topic.clone()),
+        };
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis())
@@ -92,6 +108,16 @@ impl DeadLetters {
             record
                 .headers
                 .push((name.to_string(), Some(value.into_bytes())));
+        }
+        if let Some(o) = origin {
+            for (name, value) in [
+                ("sluice.original.partition", o.partition.to_string()),
+                ("sluice.original.offset", o.offset.to_string()),
+            ] {
+                record
+                    .headers
+                    .push((name.to_string(), Some(value.into_bytes())));
+            }
         }
         record.topic = None;
         record.partition = None;
@@ -148,6 +174,31 @@ mod tests {
         assert_eq!(header(&b, "sluice.original.topic"), Some(&b"orders"[..]));
         assert_eq!(header(&b, ORIGINAL_SIZE_HEADER), None);
         assert!(d.is_empty());
+    }
+
+    #[test]
+    fn a_record_read_from_kafka_names_where_it_was_read() {
+        let mut d = DeadLetters::new("p", "masked", 1_000_000);
+        let origin = Origin {
+            topic: "orders".into(),
+            partition: 4,
+            offset: 1234,
+        };
+        d.add_from(
+            OwnedRecord {
+                value: Some(b"v".to_vec()),
+                ..OwnedRecord::default()
+            },
+            StageId::Transform(0),
+            "mask.wasm",
+            "bad",
+            Some(&origin),
+        )
+        .unwrap();
+        let b = d.take();
+        assert_eq!(header(&b, "sluice.original.topic"), Some(&b"orders"[..]));
+        assert_eq!(header(&b, "sluice.original.partition"), Some(&b"4"[..]));
+        assert_eq!(header(&b, "sluice.original.offset"), Some(&b"1234"[..]));
     }
 
     #[test]

@@ -26,7 +26,7 @@ use anyhow::bail;
 pub use completion::{BatchEnd, BatchOutcome, Completion, Delivered, Failed, RecordFate};
 pub use control::{Control, SourceOpener};
 pub use dead_letter::{DeadLetters, ORIGINAL_SIZE_HEADER};
-pub use source::{MAX_POSITION_BYTES, PluginSource, Polled, Source, Undecodable};
+pub use source::{MAX_POSITION_BYTES, Origin, PluginSource, Polled, Source, Undecodable};
 pub use stage::{MAX_RETRIES, PROBATION_BATCHES, Stage, Transform, sleep_unless};
 
 use crate::events::{BatchReport, Event, Events, PipelineState, StageCounts, StageId};
@@ -176,6 +176,8 @@ impl Flow {
         let cancel = Arc::new(AtomicBool::new(false));
         let counters = Arc::new(Counters::default());
         let watermark = Watermark::new(parts.resume.clone());
+        let mut source = parts.source;
+        source.attach(watermark.clone());
         let dead = DeadLetters::new(
             &parts.name,
             &parts.sink_topic,
@@ -189,7 +191,7 @@ impl Flow {
         };
         let flow = Flow {
             name: parts.name.into(),
-            source: parts.source,
+            source,
             stages: parts.stages,
             sink: parts.sink,
             watermark,
@@ -319,10 +321,12 @@ impl Flow {
                 position,
                 undecodable,
                 completion,
+                origins,
                 ..
             } = polled;
             self.report.polled += (records.len() + undecodable.len()) as u64;
-            self.tracking = completion.map(|c| completion::Tracking::new(c, records.len()));
+            self.tracking = (completion.is_some() || !origins.is_empty())
+                .then(|| completion::Tracking::new(completion, origins, records.len()));
             let batch = self
                 .route_undecodable(undecodable)
                 .and_then(|()| self.run_chain(records));
@@ -360,12 +364,12 @@ impl Flow {
         }
         let bytes = batch.arena.len() as u64;
         let ticket = match tracking {
-            None => self.watermark.register(total, position),
-            Some(t) => self.watermark.register_with_receipts(
+            Some(t) if t.wants_receipts() => self.watermark.register_with_receipts(
                 total,
                 position,
                 Box::new(move |answers| t.finish(&answers)),
             ),
+            _ => self.watermark.register(total, position),
         };
         let mut sent = self
             .sink

@@ -25,6 +25,21 @@ pub struct Polled {
     /// Called once every record of this batch is resolved (see
     /// [`Completion`]); `None` for sources that need no answer.
     pub completion: Option<Completion>,
+    /// Where each record was read, in order, for sources that read Kafka
+    /// (empty otherwise): a dead letter of the record, or of an output of
+    /// it, names it in `sluice.original.topic/partition/offset`.
+    pub origins: Vec<Origin>,
+}
+
+/// Where a source read a record: a topic, partition and offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// Topic (shared by the records of a batch that come from it).
+    pub topic: std::sync::Arc<str>,
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
 }
 
 /// A record the source read but cannot hand over as one.
@@ -64,6 +79,13 @@ pub trait Source: Send {
     /// Whether it is quarantined (a plugin that failed too often in a row).
     fn quarantined(&self) -> bool {
         false
+    }
+
+    /// Called once with the flow's low watermark, for a source that must
+    /// wait for acknowledgements outside [`Source::committed`] (a Kafka
+    /// source draining revoked partitions).
+    fn attach(&mut self, watermark: std::sync::Arc<crate::position::Watermark>) {
+        let _ = watermark;
     }
 }
 

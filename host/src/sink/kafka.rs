@@ -185,6 +185,46 @@ impl ProducerPool {
         if let Some(p) = producers.get(&key) {
             return Ok(p.clone());
         }
+        let producer = self.create(brokers, spec, &options, &[])?;
+        producers.insert(key, producer.clone());
+        Ok(producer)
+    }
+
+    /// A transactional producer of its own (never shared: one per
+    /// exactly-once pipeline), with `transactional_id`.
+    pub fn transactional(
+        &self,
+        brokers: &str,
+        spec: &KafkaSinkSpec,
+        transactional_id: &str,
+    ) -> anyhow::Result<SharedProducer> {
+        let options: BTreeMap<String, String> = spec
+            .producer
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_string()))
+            .collect();
+        // A crashed process's open transaction blocks read_committed
+        // readers (and the group's offsets) until it times out: keep that
+        // short unless the pipeline says otherwise.
+        let timeout = if options.contains_key("transaction.timeout.ms") {
+            None
+        } else {
+            Some(("transaction.timeout.ms", "10000"))
+        };
+        let extra: Vec<(&str, &str)> = [("transactional.id", transactional_id)]
+            .into_iter()
+            .chain(timeout)
+            .collect();
+        self.create(brokers, spec, &options, &extra)
+    }
+
+    fn create(
+        &self,
+        brokers: &str,
+        spec: &KafkaSinkSpec,
+        options: &BTreeMap<String, String>,
+        extra: &[(&str, &str)],
+    ) -> anyhow::Result<SharedProducer> {
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", brokers)
@@ -194,8 +234,11 @@ impl ProducerPool {
         for (k, v) in acks_settings(spec.acks) {
             config.set(k, v);
         }
-        for (k, v) in &options {
+        for (k, v) in options {
             config.set(k, v);
+        }
+        for (k, v) in extra {
+            config.set(*k, *v);
         }
         let health = Arc::new(ClientHealth::default());
         let producer: ThreadedProducer<SinkContext> = config
@@ -210,9 +253,7 @@ impl ProducerPool {
                     spec.acks.as_str()
                 )
             })?;
-        let producer = Arc::new((producer, health));
-        producers.insert(key, producer.clone());
-        Ok(producer)
+        Ok(Arc::new((producer, health)))
     }
 }
 

@@ -20,6 +20,10 @@ pub enum Delivery {
     /// 200 (202 under `acks: none`) is in Kafka, and the client retries the
     /// others (with an `Idempotency-Key`, without a second copy).
     PerAnsweredRequest,
+    /// A Kafka source under `exactly_once: true`: each record's output is
+    /// written in the transaction that commits its offset, so a
+    /// `read_committed` reader sees it once.
+    ExactlyOnce,
 }
 
 impl fmt::Display for Delivery {
@@ -27,6 +31,7 @@ impl fmt::Display for Delivery {
         f.write_str(match self {
             Delivery::AtMostOncePerSend => "at-most-once per send, replays after a crash",
             Delivery::AtLeastOnce => "at-least-once",
+            Delivery::ExactlyOnce => "exactly-once (Kafka transactions)",
             Delivery::PerAnsweredRequest => {
                 "per answered request: what is answered 200 (202 under acks none) was handed to Kafka under the acks policy; the client retries the rest, with an Idempotency-Key to avoid a second copy"
             }
@@ -82,6 +87,7 @@ impl Guarantee {
     pub fn of(spec: &PipelineSpec) -> Self {
         let kafka = &spec.sink.kafka;
         let delivery = match (spec.source.http.is_some(), kafka.acks) {
+            _ if spec.exactly_once && spec.source.kafka.is_some() => Delivery::ExactlyOnce,
             (true, _) => Delivery::PerAnsweredRequest,
             (false, Acks::None) => Delivery::AtMostOncePerSend,
             (false, Acks::Leader | Acks::All) => Delivery::AtLeastOnce,
@@ -142,6 +148,9 @@ impl Guarantee {
 
     /// When records can be duplicated.
     pub fn duplicates_text(&self) -> &'static str {
+        if self.delivery == Delivery::ExactlyOnce {
+            return "none for read_committed readers: output and consumed offsets commit in one transaction; an aborted transaction is read again from the committed offsets";
+        }
         match self.acks {
             Acks::None => {
                 "none from producer retries (acks=0 never retries); replays after a crash"
@@ -191,6 +200,9 @@ impl Guarantee {
             }
             Loss::Unconfirmed => "any record may be lost silently",
             Loss::LeaderFailure => "lost if a partition leader dies before a follower copies it",
+            Loss::AllInSyncReplicas if self.delivery == Delivery::ExactlyOnce => {
+                "lost only if every in-sync replica dies; no duplicates for read_committed readers"
+            }
             Loss::AllInSyncReplicas => {
                 "lost only if every in-sync replica dies; no duplicates from retries"
             }

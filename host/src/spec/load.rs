@@ -66,6 +66,8 @@ pub enum SourceRef {
     Plugin(PluginRef),
     /// The built-in HTTP ingest source.
     Http(super::source::HttpSourceSpec),
+    /// The built-in Kafka consumer-group source.
+    Kafka(super::source::KafkaSourceSpec),
 }
 
 impl SourceRef {
@@ -73,7 +75,7 @@ impl SourceRef {
     pub fn plugin(&self) -> Option<&PluginRef> {
         match self {
             SourceRef::Plugin(p) => Some(p),
-            SourceRef::Http(_) => None,
+            SourceRef::Http(_) | SourceRef::Kafka(_) => None,
         }
     }
 }

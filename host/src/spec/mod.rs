@@ -30,5 +30,5 @@ pub use schema::{
     Acks, Cluster, ConfigValue, DeadLetterSpec, DirGrantSpec, DirModeSpec, ErrorPolicy, GrantsSpec,
     KafkaSinkSpec, LimitsSpec, PipelineSpec, PluginSpec, PositionsSpec, SinkSpec,
 };
-pub use source::{HttpSourceSpec, IngestFormat, SourceSpec};
+pub use source::{HttpSourceSpec, IngestFormat, KafkaSourceSpec, SourceSpec, StartAt};
 pub use topics::{MAX_TOPIC_NAME, ReservedTopic, TopicPolicy, TopicRefusal, invalid_topic_name};

@@ -31,6 +31,12 @@ pub struct PipelineSpec {
     pub positions: Option<PositionsSpec>,
     /// Most records asked of the source per poll (default 512).
     pub batch_size: Option<u32>,
+    /// Exactly-once from a Kafka source to the Kafka sink (default false):
+    /// records are produced in Kafka transactions that also commit the
+    /// consumed offsets. Needs `source.kafka`, `acks: all`, the sink on the
+    /// source's cluster, and `errors` `fail` or `dead-letter`.
+    #[serde(default)]
+    pub exactly_once: bool,
 }
 
 /// Where a pipeline keeps its source position.
@@ -348,9 +354,24 @@ pub(crate) fn shape_of(path: &[&str]) -> Option<Shape> {
             "[[transforms]]\nplugin = \"mask.wasm\"\nconfig = { field = \"email\" }",
         ),
         ["source"] => shape(
-            "a mapping `{plugin, config}`, or `{http: {...}}`",
-            "plugin: orders.wasm\nconfig: { count: 10 }\n# or\nhttp: { listen: 127.0.0.1:8081, path: /ingest }",
-            "plugin = \"orders.wasm\"\nconfig = { count = 10 }\n# or\nhttp = { listen = \"127.0.0.1:8081\", path = \"/ingest\" }",
+            "a mapping `{plugin, config}`, `{http: {...}}` or `{kafka: {...}}`",
+            "plugin: orders.wasm\nconfig: { count: 10 }\n# or\nhttp: { listen: 127.0.0.1:8081, path: /ingest }\n# or\nkafka: { topics: [orders], group: masker }",
+            "plugin = \"orders.wasm\"\nconfig = { count = 10 }\n# or\nhttp = { listen = \"127.0.0.1:8081\", path = \"/ingest\" }\n# or\nkafka = { topics = [\"orders\"], group = \"masker\" }",
+        ),
+        ["source", "kafka"] => shape(
+            "a mapping with `topics` (or `topic_pattern`), `group`, …",
+            "kafka: { brokers: kafka:9092, topics: [orders], group: masker, start: earliest }",
+            "[source.kafka]\nbrokers = \"kafka:9092\"\ntopics = [\"orders\"]\ngroup = \"masker\"\nstart = \"earliest\"",
+        ),
+        ["source", "kafka", "topics"] => shape(
+            "a list of topic names",
+            "topics: [orders, payments]",
+            "topics = [\"orders\", \"payments\"]",
+        ),
+        ["source", "kafka", "consumer"] => shape(
+            "a mapping of librdkafka properties to values",
+            "consumer: { fetch.min.bytes: 1024, session.timeout.ms: 10000 }",
+            "consumer = { \"fetch.min.bytes\" = 1024, \"session.timeout.ms\" = 10000 }",
         ),
         ["source", "http"] => shape(
             "a mapping with `listen`, `path`, `format`, …",
@@ -397,7 +418,7 @@ pub(crate) fn shape_of(path: &[&str]) -> Option<Shape> {
             "config: { field: email, count: 10 }",
             "config = { field = \"email\", count = 10 }",
         ),
-        ["sink", "kafka", "producer", _] => shape(
+        ["sink", "kafka", "producer", _] | ["source", "kafka", "consumer", _] => shape(
             "a single value (text, a number or true/false)",
             "linger.ms: 20",
             "\"linger.ms\" = 20",

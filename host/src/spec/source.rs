@@ -1,5 +1,5 @@
-//! The `source` section: a source plugin, or the built-in HTTP ingest
-//! source.
+//! The `source` section: a source plugin, the built-in HTTP ingest
+//! source, or the built-in Kafka consumer-group source.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -9,7 +9,8 @@ use serde::Deserialize;
 use super::schema::{ConfigValue, GrantsSpec, LimitsSpec, PluginSpec};
 
 /// Where records come from: a source plugin (`plugin`, `config`, `limits`,
-/// `grants`), or `http`, the built-in HTTP ingest source.
+/// `grants`), `http`, the built-in HTTP ingest source, or `kafka`, the
+/// built-in Kafka consumer-group source.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SourceSpec {
@@ -27,6 +28,10 @@ pub struct SourceSpec {
     /// Take records over HTTP (instead of a plugin): each request is one
     /// batch, answered after Kafka acknowledged it under the pipeline's acks.
     pub http: Option<HttpSourceSpec>,
+    /// Read Kafka topics in a consumer group (instead of a plugin): offsets
+    /// are committed to the group only after the sink acknowledged every
+    /// record before them, per partition.
+    pub kafka: Option<KafkaSourceSpec>,
 }
 
 impl SourceSpec {
@@ -185,5 +190,187 @@ impl HttpSourceSpec {
             ));
         }
         out
+    }
+}
+
+/// Where a new consumer group starts reading a partition it has no
+/// committed offset for.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum StartAt {
+    /// The oldest record still in the partition (default).
+    #[default]
+    Earliest,
+    /// Only records written after the group joined.
+    Latest,
+}
+
+impl StartAt {
+    /// The name as written in pipeline files (and librdkafka's `auto.offset.reset`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StartAt::Earliest => "earliest",
+            StartAt::Latest => "latest",
+        }
+    }
+}
+
+/// The built-in Kafka source: a consumer in group `group` reading `topics`
+/// (or every topic matching `topic_pattern`). Several Sluice processes
+/// with the same group split the partitions between them. Offsets are
+/// committed to the group (never auto-committed) once the sink has
+/// acknowledged every record before them; with `exactly_once: true` they
+/// are committed inside the producer's transaction instead.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSourceSpec {
+    /// Bootstrap servers of the cluster to read (default: the sink's).
+    pub brokers: Option<String>,
+    /// Topics to read.
+    #[serde(default)]
+    pub topics: Vec<String>,
+    /// A regular expression; every topic it matches is read (librdkafka's
+    /// `^` subscription). Use it instead of `topics`.
+    pub topic_pattern: Option<String>,
+    /// Consumer group id, shared by every process that splits the topics.
+    pub group: String,
+    /// Where to start a partition the group has no offset for: `earliest`
+    /// (default) or `latest`.
+    #[serde(default)]
+    pub start: StartAt,
+    /// Static membership (`group.instance.id`): a process that restarts in
+    /// place within the session timeout gets its partitions back without
+    /// a rebalance. Unique per process of the group; empty (an unset
+    /// `${VAR:-}`) means none.
+    pub instance_id: Option<String>,
+    /// Under `exactly_once: true`, how often the transaction is committed,
+    /// in milliseconds (default 100). Records become visible to
+    /// `read_committed` readers only at a commit: a longer interval costs
+    /// latency and saves throughput.
+    pub transaction_interval_ms: Option<u64>,
+    /// Extra librdkafka consumer properties (e.g. `fetch.min.bytes`,
+    /// `session.timeout.ms`). Those the source owns (`group.id`,
+    /// `enable.auto.commit`, `isolation.level`, …) are refused by name.
+    #[serde(default)]
+    pub consumer: BTreeMap<String, ConfigValue>,
+}
+
+/// Consumer properties the Kafka source sets itself, and why.
+const CONSUMER_OWNED: &[(&str, &str)] = &[
+    ("bootstrap.servers", "use `brokers:` in the kafka source"),
+    ("metadata.broker.list", "use `brokers:` in the kafka source"),
+    ("group.id", "use `group:` in the kafka source"),
+    (
+        "group.instance.id",
+        "use `instance_id:` in the kafka source",
+    ),
+    (
+        "auto.offset.reset",
+        "use `start: earliest|latest` in the kafka source",
+    ),
+    (
+        "enable.auto.commit",
+        "offsets are committed only after the sink acknowledged every record before them; auto-commit would commit records not yet delivered",
+    ),
+    (
+        "enable.auto.offset.store",
+        "offsets are stored from the acknowledged low watermark, never as records are read",
+    ),
+    (
+        "isolation.level",
+        "it follows `exactly_once` (read_committed under exactly-once; set by the pipeline)",
+    ),
+    (
+        "enable.partition.eof",
+        "the source reads a topic forever; end-of-partition events are not records",
+    ),
+];
+
+impl KafkaSourceSpec {
+    /// The static member id, if one is set (and not empty).
+    pub fn instance(&self) -> Option<&str> {
+        self.instance_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|i| !i.is_empty())
+    }
+
+    /// The transaction interval under exactly-once.
+    pub fn transaction_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.transaction_interval_ms.unwrap_or(100))
+    }
+
+    /// Problems with the settings: the key and what is wrong, with a hint.
+    pub fn problems(&self) -> Vec<(&'static str, String, String)> {
+        let mut out = Vec::new();
+        match (self.topics.is_empty(), &self.topic_pattern) {
+            (true, None) => out.push((
+                "topics",
+                "the kafka source names no topic".into(),
+                "write `topics: [orders]` or `topic_pattern: \"^orders\\\\..*\"`".into(),
+            )),
+            (false, Some(_)) => out.push((
+                "topic_pattern",
+                "the kafka source has both `topics` and `topic_pattern`".into(),
+                "keep one of them".into(),
+            )),
+            (true, Some(p)) if p.trim().is_empty() => out.push((
+                "topic_pattern",
+                "`topic_pattern` is empty".into(),
+                "write a regular expression, e.g. `^orders\\..*`".into(),
+            )),
+            _ => {}
+        }
+        for t in &self.topics {
+            if let Some(why) = super::topics::invalid_topic_name(t) {
+                out.push((
+                    "topics",
+                    format!(
+                        "`{}` is not a valid Kafka topic name: {why}",
+                        super::tree::shorten(t)
+                    ),
+                    "name topics made of letters, digits, `.`, `_` and `-`".into(),
+                ));
+            }
+        }
+        if self.group.trim().is_empty() {
+            out.push((
+                "group",
+                "`group` is empty".into(),
+                "name the consumer group every process of this pipeline shares, e.g. `group: orders-masker`".into(),
+            ));
+        }
+        if self.brokers.as_deref().is_some_and(|b| b.trim().is_empty()) {
+            out.push((
+                "brokers",
+                "`brokers` is empty".into(),
+                "write the bootstrap servers (`host:port,...`), or remove it to read the sink's cluster".into(),
+            ));
+        }
+        if self.transaction_interval_ms == Some(0) {
+            out.push((
+                "transaction_interval_ms",
+                "`transaction_interval_ms` must be at least 1".into(),
+                "remove it to keep the default (100)".into(),
+            ));
+        }
+        out
+    }
+
+    /// Why consumer property `key` may not be set, as (message, hint).
+    pub fn consumer_refusal(key: &str) -> Option<(String, String)> {
+        if let Some((_, why)) = CONSUMER_OWNED.iter().find(|(k, _)| *k == key) {
+            return Some((
+                format!("consumer property `{key}` is set by the kafka source, not here"),
+                format!("remove it from `consumer:`: {why}"),
+            ));
+        }
+        if key.ends_with("_cb") || matches!(key, "opaque" | "default_topic_conf") {
+            return Some((
+                format!("consumer property `{key}` is a callback setting"),
+                "remove it: Sluice installs the consumer's callbacks itself (its rebalance callback drains and commits)".into(),
+            ));
+        }
+        None
     }
 }

@@ -67,8 +67,9 @@ pub fn build(p: &Pipeline, target: &Target, ctx: &BuildContext) -> anyhow::Resul
         ctx.state_dir.clone()
     };
     // An HTTP source has no position: each request is answered instead.
+    // A Kafka source's offsets live in its consumer group.
     let store = match (&p.source, &p.spec.positions) {
-        (SourceRef::Http(_), _) => None,
+        (SourceRef::Http(_) | SourceRef::Kafka(_), _) => None,
         (_, Some(positions)) => Some(PositionStore::kafka(
             &target.brokers,
             &positions.kafka_topic,
@@ -116,8 +117,32 @@ pub fn build(p: &Pipeline, target: &Target, ctx: &BuildContext) -> anyhow::Resul
             .with_context(|| format!("pipeline `{name}`: cannot open transform {}", i + 1))?;
         stages.push(Stage::new(StageId::Transform(i), label, Box::new(instance)));
     }
-    let producer = ctx.producers.get(&target.brokers, kafka)?;
-    let sink = KafkaSink::new(producer, kafka, p.topics.clone());
+    // Exactly-once: a transactional producer of the pipeline's own, whose
+    // transaction the Kafka source commits with the consumed offsets.
+    let transaction = match &p.source {
+        SourceRef::Kafka(k) if p.spec.exactly_once => {
+            let id = crate::source::kafka::transactional_id(name, k);
+            let producer = ctx.producers.transactional(&target.brokers, kafka, &id)?;
+            let t = crate::source::kafka::Transaction::start(
+                producer.clone(),
+                k.transaction_interval(),
+            )
+            .with_context(|| format!("pipeline `{name}`: exactly-once"))?;
+            Some((t, producer))
+        }
+        _ => None,
+    };
+    let sink: Box<dyn crate::sink::Sink> = match &transaction {
+        Some((t, producer)) => Box::new(crate::source::kafka::TransactionalSink::new(
+            KafkaSink::new(producer.clone(), kafka, p.topics.clone()),
+            t.clone(),
+        )),
+        None => Box::new(KafkaSink::new(
+            ctx.producers.get(&target.brokers, kafka)?,
+            kafka,
+            p.topics.clone(),
+        )),
+    };
     let mut options = ctx.options.clone();
     if let Some(b) = p.spec.batch_size {
         options.batch_size = b.max(1);
@@ -137,6 +162,15 @@ pub fn build(p: &Pipeline, target: &Target, ctx: &BuildContext) -> anyhow::Resul
             },
             &ctx.events,
         )?),
+        (None, SourceRef::Kafka(k)) => Box::new(crate::source::KafkaSource::open(
+            k,
+            &crate::source::KafkaSourceOptions {
+                pipeline: name.clone(),
+                brokers: k.brokers.clone().unwrap_or_else(|| target.brokers.clone()),
+            },
+            transaction.as_ref().map(|(t, _)| t.clone()),
+            &ctx.events,
+        )?),
         (None, SourceRef::Plugin(_)) => anyhow::bail!("pipeline `{name}`: no source was opened"),
     };
     let resumed_from = resume
@@ -149,7 +183,7 @@ pub fn build(p: &Pipeline, target: &Target, ctx: &BuildContext) -> anyhow::Resul
         name: name.clone(),
         source,
         stages,
-        sink: Box::new(sink),
+        sink,
         store,
         resume,
         policy: p.spec.errors,

@@ -993,6 +993,7 @@ impl Subscriber for Metrics {
                     })
                     .inc();
             }
+            Event::Rebalance { .. } => {}
             Event::KafkaClientError { code, .. } => {
                 f.kafka_client_errors
                     .get_or_create(&CodeLabels { code: code.clone() })

@@ -730,6 +730,7 @@ impl crate::events::Subscriber for StatusBoard {
             }
             Event::ShutdownRequested { .. } => b.shutting_down = true,
             Event::AllStopped { .. }
+            | Event::Rebalance { .. }
             | Event::IngestListening { .. }
             | Event::IngestRequest { .. } => {}
             Event::HttpListening { address } => b.http = Some(address.clone()),

@@ -3,6 +3,7 @@
 //! other), each pointing at the value it is about.
 
 use super::*;
+use crate::spec::KafkaSourceSpec;
 
 /// The checks the schema's types cannot express, each pointing at the value
 /// it is about.
@@ -101,34 +102,53 @@ impl<'a> Checker<'a> {
             .map(Path::to_path_buf)
             .unwrap_or_default();
         let source_plugin = spec.source.plugin_spec();
-        match (&source_plugin, &spec.source.http) {
-            (Some(plugin), None) => {
+        let s = &spec.source;
+        let builtins = [
+            s.http.as_ref().map(|_| "http"),
+            s.kafka.as_ref().map(|_| "kafka"),
+        ];
+        let builtin: Vec<&'static str> = builtins.into_iter().flatten().collect();
+        let plugin_parts = !s.config.is_empty()
+            || s.limits != LimitsSpec::default()
+            || s.grants != GrantsSpec::default();
+        match (&source_plugin, builtin.as_slice()) {
+            (Some(plugin), []) => {
                 self.plugin(&[Seg::Key("source")], plugin, spec.batch_size, &base)
             }
-            (None, Some(http)) => {
-                let s = &spec.source;
-                if !s.config.is_empty() || s.limits != LimitsSpec::default() || s.grants != GrantsSpec::default() {
+            (None, [one]) => {
+                if plugin_parts {
                     self.value(
                         &[Seg::Key("source")],
-                        "`config`, `limits` and `grants` belong to a source plugin, not to the HTTP source".into(),
-                        "remove them; the HTTP source is set under `http`",
+                        format!("`config`, `limits` and `grants` belong to a source plugin, not to the {one} source"),
+                        format!("remove them; the {one} source is set under `{one}`"),
                     );
                 }
-                for (key, message, hint) in http.problems() {
-                    self.value(&[Seg::Key("source"), Seg::Key("http"), Seg::Key(key)], message, hint);
+                if let Some(http) = &s.http {
+                    for (key, message, hint) in http.problems() {
+                        self.value(&[Seg::Key("source"), Seg::Key("http"), Seg::Key(key)], message, hint);
+                    }
+                }
+                if let Some(kafka) = &s.kafka {
+                    self.kafka_source(kafka);
                 }
             }
-            (None, None) => self.value(
+            (None, []) => self.value(
                 &[Seg::Key("source")],
-                "the source names neither a `plugin` nor `http`".into(),
-                "write `source: { plugin: FILE.wasm }` or `source: { http: { listen: 127.0.0.1:8081 } }`",
+                "the source names neither a `plugin` nor `http` nor `kafka`".into(),
+                "write `source: { plugin: FILE.wasm }`, `source: { http: { listen: 127.0.0.1:8081 } }` or `source: { kafka: { topics: [orders], group: NAME } }`",
             ),
-            (Some(_), Some(_)) => self.key(
-                &[Seg::Key("source"), Seg::Key("http")],
-                "the source names both a `plugin` and `http`".into(),
+            (Some(_), [first, ..]) => self.key(
+                &[Seg::Key("source"), Seg::Key(first)],
+                format!("the source names both a `plugin` and `{first}`"),
+                "keep one: a pipeline has one source",
+            ),
+            (None, [_, second, ..]) => self.key(
+                &[Seg::Key("source"), Seg::Key(second)],
+                "the source names both `http` and `kafka`".into(),
                 "keep one: a pipeline has one source",
             ),
         }
+        self.exactly_once(&spec);
         for (i, t) in spec.transforms.iter().enumerate() {
             self.plugin(
                 &[Seg::Key("transforms"), Seg::Index(i)],
@@ -156,10 +176,11 @@ impl<'a> Checker<'a> {
         let topics = TopicPolicy::new(&kafka.topic, kafka.topics_allowed.clone(), reserved);
         Ok(Pipeline {
             file: self.file.to_path_buf(),
-            source: match (source_plugin, &spec.source.http) {
-                (Some(plugin), _) => SourceRef::Plugin(PluginRef::new(&plugin, &base)),
-                (None, Some(http)) => SourceRef::Http(http.clone()),
-                (None, None) => return Err(FileErrors(self.errors)),
+            source: match (source_plugin, &spec.source.http, &spec.source.kafka) {
+                (Some(plugin), _, _) => SourceRef::Plugin(PluginRef::new(&plugin, &base)),
+                (None, Some(http), _) => SourceRef::Http(http.clone()),
+                (None, None, Some(kafka)) => SourceRef::Kafka(kafka.clone()),
+                (None, None, None) => return Err(FileErrors(self.errors)),
             },
             transforms: spec
                 .transforms
@@ -411,6 +432,106 @@ impl<'a> Checker<'a> {
                 "set `errors: dead-letter`, or remove `dead_letter`",
             ),
             (ErrorPolicy::Fail | ErrorPolicy::Skip, None) => {}
+        }
+    }
+
+    /// The kafka source's settings and consumer properties.
+    fn kafka_source(&mut self, kafka: &KafkaSourceSpec) {
+        let at = |k: &'static str| [Seg::Key("source"), Seg::Key("kafka"), Seg::Key(k)];
+        for (key, message, hint) in kafka.problems() {
+            self.value(&at(key), message, hint);
+        }
+        if let Some(brokers) = kafka.brokers.as_deref().filter(|b| !b.trim().is_empty()) {
+            self.brokers(&at("brokers"), brokers);
+        }
+        for key in kafka.consumer.keys() {
+            if let Some((message, hint)) = KafkaSourceSpec::consumer_refusal(key) {
+                self.key(
+                    &[
+                        Seg::Key("source"),
+                        Seg::Key("kafka"),
+                        Seg::Key("consumer"),
+                        Seg::Key(key),
+                    ],
+                    message,
+                    hint,
+                );
+            }
+        }
+    }
+
+    /// `exactly_once: true` only where it can hold, saying why not.
+    fn exactly_once(&mut self, spec: &PipelineSpec) {
+        let at = [Seg::Key("exactly_once")];
+        let kafka = &spec.sink.kafka;
+        if !spec.exactly_once {
+            if spec
+                .source
+                .kafka
+                .as_ref()
+                .is_some_and(|k| k.transaction_interval_ms.is_some())
+            {
+                self.key(
+                    &[
+                        Seg::Key("source"),
+                        Seg::Key("kafka"),
+                        Seg::Key("transaction_interval_ms"),
+                    ],
+                    "`transaction_interval_ms` is set but the pipeline is not `exactly_once`"
+                        .into(),
+                    "add `exactly_once: true` to the pipeline, or remove `transaction_interval_ms`",
+                );
+            }
+            return;
+        }
+        let Some(source) = &spec.source.kafka else {
+            self.value(
+                &at,
+                "`exactly_once: true` needs the kafka source: only Kafka can commit what was read in the same transaction as what was written (a plugin or HTTP source's position lives outside Kafka's transaction)".into(),
+                "use `source: { kafka: {...} }`, or remove `exactly_once` (the pipeline is then at-least-once)",
+            );
+            return;
+        };
+        if kafka.acks != Acks::All {
+            self.value(
+                &at,
+                format!(
+                    "`exactly_once: true` needs `acks: all` (this pipeline has `acks: {}`): Kafka transactions use the idempotent producer, which writes to every in-sync replica",
+                    kafka.acks.as_str()
+                ),
+                "set `acks: all` in the kafka sink",
+            );
+        }
+        if spec.errors == ErrorPolicy::Skip {
+            self.value(
+                &at,
+                "`exactly_once: true` with `errors: skip` contradicts itself: a skipped record is delivered zero times".into(),
+                "use `errors: dead-letter` (each rejected record lands once in the dead-letter topic, in the same transaction) or `errors: fail`",
+            );
+        }
+        if kafka.cluster.is_embedded() {
+            self.value(
+                &at,
+                "`exactly_once: true` needs a real cluster: the embedded demo cluster keeps no durable transaction state".into(),
+                "set `brokers:` in the kafka sink",
+            );
+        }
+        if let (Some(read), Cluster::Brokers(write)) = (&source.brokers, &kafka.cluster)
+            && read.trim() != write.trim()
+        {
+            self.value(
+                &[Seg::Key("source"), Seg::Key("kafka"), Seg::Key("brokers")],
+                "under `exactly_once: true` the kafka source must read the sink's cluster: a transaction spans one cluster".into(),
+                "remove `brokers` from the kafka source (it then reads the sink's cluster), or drop `exactly_once`",
+            );
+        }
+        if spec.positions.is_some() {
+            self.key(
+                &[Seg::Key("positions")],
+                "`positions` is not used by a kafka source: its offsets live in the consumer group"
+                    .into(),
+                "remove `positions`",
+            );
         }
     }
 

@@ -469,7 +469,7 @@ fn a_value_of_the_wrong_type_names_its_field_and_shape() {
     let text = YAML.replace("  plugin: a.wasm\n", "  plugin: a.wasm\n  colour: red\n");
     assert_eq!(
         error(load(&dir, "p.yaml", &text, &[])),
-        "4:3: unknown key `colour` in `source`; expected one of `plugin`, `config`, `limits`, `grants`, `http`"
+        "4:3: unknown key `colour` in `source`; expected one of `plugin`, `config`, `limits`, `grants`, `http`, `kafka`"
     );
     assert_eq!(
         error(load(
@@ -626,7 +626,7 @@ fn http_source_mistakes_are_located() {
         errors(&both)
     );
     let neither = YAML.replace("  plugin: a.wasm\n", "  config: { a: 1 }\n");
-    assert!(errors(&neither).contains("neither a `plugin` nor `http`"));
+    assert!(errors(&neither).contains("neither a `plugin` nor `http` nor `kafka`"));
     let bad = YAML.replace(
         "  plugin: a.wasm\n",
         "  http:\n    listen: localhost\n    path: ingest\n    max_body_kb: 0\n",
@@ -640,4 +640,103 @@ fn http_source_mistakes_are_located() {
     assert!(e.contains("`max_body_kb` must be at least 1"), "{e}");
     let format = YAML.replace("  plugin: a.wasm\n", "  http: { format: csv }\n");
     assert!(errors(&format).contains("csv"), "{}", errors(&format));
+}
+
+const KAFKA_YAML: &str = "name: p\nsource:\n  kafka:\n    topics: [orders]\n    group: g\nsink:\n  kafka:\n    brokers: k:9092\n    topic: t\n    acks: all\n";
+
+#[test]
+fn a_kafka_source_loads_with_its_defaults() {
+    let dir = plugins();
+    let p = load(&dir, "p.yaml", KAFKA_YAML, &[]).unwrap();
+    let SourceRef::Kafka(k) = &p.source else {
+        panic!("{:?}", p.source)
+    };
+    assert_eq!(k.topics, ["orders"]);
+    assert_eq!(
+        (k.group.as_str(), k.start),
+        ("g", crate::spec::StartAt::Earliest)
+    );
+    assert_eq!(k.brokers, None, "reads the sink's cluster by default");
+    assert_eq!(p.guarantee().delivery, Delivery::AtLeastOnce);
+    let toml = "name = \"p\"\nexactly_once = true\n[source.kafka]\ntopic_pattern = \"^orders\\\\..*\"\ngroup = \"g\"\nstart = \"latest\"\ninstance_id = \"pod-1\"\ntransaction_interval_ms = 50\n[sink.kafka]\nbrokers = \"k:9092\"\ntopic = \"t\"\nacks = \"all\"\n";
+    let p = load(&dir, "p.toml", toml, &[]).unwrap();
+    let SourceRef::Kafka(k) = &p.source else {
+        panic!("{:?}", p.source)
+    };
+    assert_eq!(k.topic_pattern.as_deref(), Some("^orders\\..*"));
+    assert_eq!(k.transaction_interval(), Duration::from_millis(50));
+    assert_eq!(p.guarantee().delivery, Delivery::ExactlyOnce);
+    assert!(
+        p.guarantee()
+            .summary()
+            .starts_with("exactly-once (Kafka transactions); "),
+        "{}",
+        p.guarantee().summary()
+    );
+}
+
+#[test]
+fn kafka_source_mistakes_are_located_and_say_what_to_do() {
+    let dir = plugins();
+    let errors = |text: &str| load(&dir, "p.yaml", text, &[]).unwrap_err().to_string();
+    let no_topic = KAFKA_YAML.replace("    topics: [orders]\n", "");
+    let e = errors(&no_topic);
+    assert!(e.contains("names no topic"), "{e}");
+    let owned = KAFKA_YAML.replace(
+        "    group: g\n",
+        "    group: g\n    consumer: { enable.auto.commit: true, fetch.min.bytes: 10 }\n",
+    );
+    let e = errors(&owned);
+    assert!(
+        e.contains("p.yaml:6:17") && e.contains("`enable.auto.commit` is set by the kafka source"),
+        "{e}"
+    );
+    assert!(!e.contains("fetch.min.bytes"), "{e}");
+    let both = KAFKA_YAML.replace(
+        "  kafka:\n    topics",
+        "  plugin: a.wasm\n  kafka:\n    topics",
+    );
+    assert!(
+        errors(&both).contains("both a `plugin` and `kafka`"),
+        "{}",
+        errors(&both)
+    );
+}
+
+#[test]
+fn exactly_once_refuses_what_cannot_be_exactly_once() {
+    let dir = plugins();
+    let errors = |text: &str| load(&dir, "p.yaml", text, &[]).unwrap_err().to_string();
+    let eos = KAFKA_YAML.replace("name: p\n", "name: p\nexactly_once: true\n");
+    assert!(load(&dir, "p.yaml", &eos, &[]).is_ok());
+    let skip = format!("{eos}errors: skip\n");
+    let e = errors(&skip);
+    assert!(
+        e.contains("`errors: skip` contradicts itself") && e.contains("dead-letter"),
+        "{e}"
+    );
+    let leader = eos.replace("acks: all", "acks: leader");
+    assert!(
+        errors(&leader).contains("needs `acks: all`"),
+        "{}",
+        errors(&leader)
+    );
+    let plugin = YAML.replace("name: p\n", "name: p\nexactly_once: true\n");
+    let e = errors(&plugin);
+    assert!(e.contains("needs the kafka source"), "{e}");
+    let elsewhere = eos.replace("    group: g\n", "    group: g\n    brokers: other:9092\n");
+    assert!(
+        errors(&elsewhere).contains("must read the sink's cluster"),
+        "{}",
+        errors(&elsewhere)
+    );
+    let interval = KAFKA_YAML.replace(
+        "    group: g\n",
+        "    group: g\n    transaction_interval_ms: 10\n",
+    );
+    assert!(
+        errors(&interval).contains("not `exactly_once`"),
+        "{}",
+        errors(&interval)
+    );
 }
