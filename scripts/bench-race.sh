@@ -43,7 +43,7 @@
 #
 # Measured per contender and run (scripts/bench/bench.py does it; its header has details):
 # records/s; MB/s (values); CPU seconds per million records (user + system from the
-# process's rusage); peak RSS (ru_maxrss); start-up (the first record's CreateTime, stamped
+# process's rusage); peak RSS (VmHWM, sampled; see bench.py); start-up (the first record's CreateTime, stamped
 # when the client takes the record, minus the process start). Every Sluice row also as a
 # ratio to kcat in the same run and acks policy. After each contender its topic's end
 # offsets (kcat -Q) must sum to the count sent, else the run is marked failed and left

@@ -20,8 +20,12 @@ How each contender is measured (the same everywhere):
 
 - wall time: from just before the process is started to its exit (os.wait4), for the
   contenders that exit once every record is acknowledged (kcat, Sluice);
-- CPU seconds and peak RSS: the process's own rusage (user + system, ru_maxrss), read
-  when it is reaped; no sampling, so nothing is missed between samples;
+- CPU seconds: the process's own rusage (user + system), read when it is reaped;
+- peak RSS: the process's VmHWM (/proc/PID/status), the high-water mark of its own
+  memory since its exec, sampled every 20 ms while it runs (a high-water mark, so a
+  sample after the peak still holds it). Not ru_maxrss: Linux carries the spawning
+  process's peak across fork/vfork and exec into the child's ru_maxrss, so once this
+  script holds a million records every contender would report at least its size;
 - ProducerPerformance: records/s as the tool prints it (from its first send through
   producer.close(), i.e. after every acknowledgement; JVM start and payload-file reading
   excluded); CPU and RSS of the whole JVM;
@@ -109,6 +113,42 @@ class Measured:
     stderr: str
 
 
+def vm_hwm_kib(pid: int) -> int:
+    """The high-water mark of pid's resident memory (KiB), 0 once it has exited."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError, ValueError):
+        pass
+    return 0
+
+
+class PeakRss:
+    """Samples a running process's VmHWM every 20 ms until stop(); .kib is the peak."""
+
+    def __init__(self, pid: int):
+        self.pid, self.kib = pid, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self.sample()
+            if self._stop.wait(0.02):
+                return
+
+    def sample(self) -> None:
+        self.kib = max(self.kib, vm_hwm_kib(self.pid))
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.kib
+
+
 def run_measured(cmd, *, timeout_s: float, env=None, cwd=None, log_prefix: Path) -> Measured:
     """Runs cmd to its end; wall time, CPU and peak RSS from its rusage."""
     out_path = log_prefix.with_suffix(".out")
@@ -129,17 +169,19 @@ def run_measured(cmd, *, timeout_s: float, env=None, cwd=None, log_prefix: Path)
 
         timer = threading.Timer(timeout_s, kill)
         timer.start()
+        peak = PeakRss(proc.pid)
         try:
             _, status, ru = os.wait4(proc.pid, 0)
         finally:
             timer.cancel()
         wall = time.perf_counter() - t0
+        peak_kib = peak.stop()
         proc.returncode = os.waitstatus_to_exitcode(status)
     return Measured(
         rc=None if timed_out.is_set() else proc.returncode,
         wall_s=wall,
         cpu_s=ru.ru_utime + ru.ru_stime,
-        maxrss_kib=ru.ru_maxrss,
+        maxrss_kib=peak_kib,
         started_at=started_at,
         stdout=out_path.read_text(errors="replace"),
         stderr=err_path.read_text(errors="replace"),
@@ -473,6 +515,7 @@ def run_connect(env: Env, run: Run) -> None:
     out, err = open(d / "connect.out", "wb"), open(d / "connect.err", "wb")
     started_at = time.time()
     proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+    peak = PeakRss(proc.pid)
     deadline = time.monotonic() + env.timeout_s + 60  # + JVM start
     cpu_first = cpu_done = None
     reaped = None
@@ -495,6 +538,8 @@ def run_connect(env: Env, run: Run) -> None:
                 break
             time.sleep(0.2)
     finally:
+        peak.sample()
+        peak.stop()
         if reaped is None:
             proc.terminate()
             timer = threading.Timer(30, lambda: proc.kill())
@@ -507,7 +552,7 @@ def run_connect(env: Env, run: Run) -> None:
         err.close()
     ru = reaped[1]
     run.wall_s = time.time() - started_at
-    run.maxrss_kib = ru.ru_maxrss
+    run.maxrss_kib = peak.kib
     run.notes["jvm_cpu_total_s"] = round(ru.ru_utime + ru.ru_stime, 2)
     if run.ok:
         firsts = env.cluster.timestamps(run.topic, "beginning")
