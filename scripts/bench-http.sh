@@ -57,7 +57,7 @@ transforms:
     config: { field: id }
 sink:
   kafka:
-    brokers: ${KAFKA_BROKERS:-}
+    brokers: ${KAFKA_BROKERS:-embedded}
     topic: bench-\${BENCH_TOPIC}
     acks: leader
 YAML
