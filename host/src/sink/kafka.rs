@@ -156,6 +156,14 @@ pub struct ProducerPool {
     events: Events,
 }
 
+/// The pipeline's own producer properties, as librdkafka takes them.
+fn producer_options(spec: &KafkaSinkSpec) -> BTreeMap<String, String> {
+    spec.producer
+        .iter()
+        .map(|(k, v)| (k.clone(), v.to_string()))
+        .collect()
+}
+
 impl ProducerPool {
     /// A pool whose producers publish their client errors to `events`.
     pub fn new(events: Events) -> Self {
@@ -175,11 +183,7 @@ impl ProducerPool {
 
     /// The producer for `brokers` and the sink's settings, created on first use.
     pub fn get(&self, brokers: &str, spec: &KafkaSinkSpec) -> anyhow::Result<SharedProducer> {
-        let options: BTreeMap<String, String> = spec
-            .producer
-            .iter()
-            .map(|(k, v)| (k.clone(), v.to_string()))
-            .collect();
+        let options = producer_options(spec);
         let key = (brokers.to_string(), spec.acks, options.clone());
         let mut producers = self.producers.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(p) = producers.get(&key) {
@@ -198,11 +202,7 @@ impl ProducerPool {
         spec: &KafkaSinkSpec,
         transactional_id: &str,
     ) -> anyhow::Result<SharedProducer> {
-        let options: BTreeMap<String, String> = spec
-            .producer
-            .iter()
-            .map(|(k, v)| (k.clone(), v.to_string()))
-            .collect();
+        let options = producer_options(spec);
         // A crashed process's open transaction blocks read_committed
         // readers (and the group's offsets) until it times out: keep that
         // short unless the pipeline says otherwise.

@@ -278,7 +278,7 @@ const CONSUMER_OWNED: &[(&str, &str)] = &[
     ),
     (
         "isolation.level",
-        "it follows `exactly_once` (read_committed under exactly-once; set by the pipeline)",
+        "the source always reads `read_committed`, so records of aborted transactions are never handed on",
     ),
     (
         "enable.partition.eof",

@@ -26,6 +26,11 @@
 //! inside the callback: the wait stops there and only what is committable
 //! is committed; under at-least-once the new owner reads the rest again,
 //! under exactly-once the transaction is aborted and the pipeline rebuilt.
+//!
+//! Long because the consumer's callbacks (rebalance, commit) and the
+//! [`Source`] side share one `Shared` state under one lock, and the
+//! rebalance protocol is only checkable with both halves in view; the
+//! position encoding and the transaction live in their own files.
 
 pub mod offsets;
 pub mod transaction;
@@ -76,9 +81,6 @@ struct Assigned {
 struct Shared {
     assigned: BTreeMap<TopicPartition, Assigned>,
     epochs: u64,
-    /// Partitions revoked since the last poll began (their records in the
-    /// batch being read are dropped).
-    revoked: Vec<TopicPartition>,
     /// The offsets last committed to the group, per partition.
     committed: BTreeMap<TopicPartition, i64>,
     /// Offsets handed over since the last transaction commit.
@@ -237,7 +239,6 @@ impl SourceContext {
         for tp in revoked {
             s.assigned.remove(tp);
             s.committed.remove(tp);
-            s.revoked.push(tp.clone());
         }
         drop(s);
         tracing::info!(pipeline = %self.pipeline, partitions = ?names(revoked), drained = ?drained, "Partitions revoked");
@@ -476,8 +477,7 @@ impl Source for KafkaSource {
             }
         }
         let retry = {
-            let mut s = lock(&self.shared);
-            s.revoked.clear();
+            let s = lock(&self.shared);
             // Failed commits are sent again; so are unconfirmed ones, now and then.
             s.retry || s.sent_at.is_some_and(|t| t.elapsed() >= RECOMMIT)
         };
