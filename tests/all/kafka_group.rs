@@ -71,15 +71,19 @@ fn caught_up(bootstrap: &str, group: &str, topic: &str) -> Result<(bool, i64)> {
     Ok((behind == 0, behind))
 }
 
-/// The sum of `topic`'s end offsets.
+/// The records `topic` holds (the sum over its partitions of end minus
+/// start offsets; 0 for a topic that does not exist).
 fn records_held(bootstrap: &str, topic: &str) -> Result<i64> {
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()?;
+    let metadata = c.fetch_metadata(Some(topic), Duration::from_secs(10))?;
     let mut sum = 0;
-    for p in 0..PARTITIONS as i32 {
-        let (low, high) = c.fetch_watermarks(topic, p, Duration::from_secs(10))?;
-        sum += high - low;
+    for t in metadata.topics() {
+        for p in t.partitions() {
+            let (low, high) = c.fetch_watermarks(topic, p.id(), Duration::from_secs(10))?;
+            sum += high - low;
+        }
     }
     Ok(sum)
 }
@@ -121,9 +125,35 @@ struct Counted {
     distinct: usize,
     duplicates: usize,
     out_of_order: usize,
+    /// Ids missing from the output, as `from..=to` ranges.
+    missing: Vec<(u64, u64)>,
+    /// Records in the dead-letter topic.
+    dead_lettered: i64,
+    /// `plugin_failure` events of every process, killed ones included.
+    failures: Vec<String>,
 }
 
-fn count(records: &[ConsumedRecord]) -> Result<Counted> {
+impl Counted {
+    /// Why records are missing, as far as the processes and topics tell.
+    fn explain(&self) -> String {
+        let ranges: Vec<String> = self
+            .missing
+            .iter()
+            .take(8)
+            .map(|(a, b)| format!("{a}..={b}"))
+            .collect();
+        format!(
+            "{} records lost (ids {}{}); {} in the dead-letter topic; plugin failures: {:?}",
+            TOTAL - self.distinct,
+            ranges.join(", "),
+            if self.missing.len() > 8 { ", …" } else { "" },
+            self.dead_lettered,
+            self.failures
+        )
+    }
+}
+
+fn count(records: &[ConsumedRecord], total: usize) -> Result<Counted> {
     let mut seen: BTreeMap<u64, u32> = BTreeMap::new();
     let mut last: BTreeMap<String, u64> = BTreeMap::new();
     let mut out_of_order = 0;
@@ -148,10 +178,20 @@ fn count(records: &[ConsumedRecord]) -> Result<Counted> {
             last.insert(key, id);
         }
     }
+    let mut missing: Vec<(u64, u64)> = Vec::new();
+    for id in (0..total as u64).filter(|id| !seen.contains_key(id)) {
+        match missing.last_mut() {
+            Some((_, to)) if *to + 1 == id => *to = id,
+            _ => missing.push((id, id)),
+        }
+    }
     Ok(Counted {
         distinct: seen.len(),
         duplicates: seen.values().map(|&c| c as usize - 1).sum(),
         out_of_order,
+        missing,
+        dead_lettered: 0,
+        failures: Vec::new(),
     })
 }
 
@@ -186,6 +226,8 @@ fn scenario(exactly_once: bool) -> Result<Counted> {
         Ok(())
     });
     let state = tempfile::tempdir()?;
+    // Every event of every process, killed ones included, for the verdict.
+    let mut history: Vec<Vec<serde_json::Value>> = Vec::new();
     let mut a = start(&path, state.path(), "a");
     let b = start(&path, state.path(), "b");
     let c = start(&path, state.path(), "c");
@@ -195,12 +237,12 @@ fn scenario(exactly_once: bool) -> Result<Counted> {
             "kill -9 of a (round {round}) at {:.1} s",
             started.elapsed().as_secs_f64()
         );
-        drop(a); // SIGKILL
+        history.push(a.kill_and_collect());
         a = start(&path, state.path(), "a");
     }
     wait_progress(&mut a, 2_000);
     println!("SIGTERM of b at {:.1} s", started.elapsed().as_secs_f64());
-    stop("b", b)?;
+    history.push(stop("b", b)?);
     let d = start(&path, state.path(), "d");
     producer
         .join()
@@ -219,12 +261,17 @@ fn scenario(exactly_once: bool) -> Result<Counted> {
         started.elapsed().as_secs_f64()
     );
     for (name, run) in runs {
-        stop(name, run)?;
+        history.push(stop(name, run)?);
     }
     // Without transactions the topic holds exactly its end offsets' worth
     // of records: read that many (a reader that stalls under load must not
     // look like loss). With them, markers and aborted records take offsets
     // too: read until idle.
+    let input_held = records_held(k.bootstrap(), input)?;
+    ensure!(
+        input_held == TOTAL as i64,
+        "the input topic holds {input_held} records, not {TOTAL}: its producer lost some"
+    );
     let held = records_held(k.bootstrap(), output)?;
     let got = k.consume(
         output,
@@ -241,9 +288,16 @@ fn scenario(exactly_once: bool) -> Result<Counted> {
         "the console consumer read {} of the {held} records in {output}",
         got.len()
     );
-    let counted = count(&got)?;
+    let mut counted = count(&got, TOTAL)?;
+    counted.dead_lettered = records_held(k.bootstrap(), &format!("{output}.dlq"))?;
+    counted.failures = history
+        .iter()
+        .flatten()
+        .filter(|e| e["event"] == "plugin_failure")
+        .map(|e| format!("{}: {}", e["kind"], e["error"]))
+        .collect();
     println!(
-        "{}: read {} records: {} distinct of {TOTAL}, {} lost, {} duplicates, {} out of order, in {:.1} s",
+        "{}: read {} records: {} distinct of {TOTAL}, {} lost, {} duplicates, {} out of order, {} dead-lettered, {} plugin failures, in {:.1} s",
         if exactly_once {
             "exactly-once"
         } else {
@@ -254,21 +308,23 @@ fn scenario(exactly_once: bool) -> Result<Counted> {
         TOTAL - counted.distinct,
         counted.duplicates,
         counted.out_of_order,
+        counted.dead_lettered,
+        counted.failures.len(),
         started.elapsed().as_secs_f64()
     );
     Ok(counted)
 }
 
-/// SIGTERM, then the exit status must be 0 (else what it said is shown).
-fn stop(name: &str, mut run: Running) -> Result<()> {
+/// SIGTERM, then the exit status must be 0 (else what it said is shown);
+/// returns every event the process published.
+fn stop(name: &str, mut run: Running) -> Result<Vec<serde_json::Value>> {
     let _ = std::process::Command::new("kill")
         .arg("-TERM")
         .arg(run.child.id().to_string())
         .status();
     let status = run.child.wait()?;
+    run.read_to_end();
     if !status.success() {
-        std::thread::sleep(Duration::from_millis(200));
-        run.drain();
         for line in run
             .seen
             .iter()
@@ -282,7 +338,7 @@ fn stop(name: &str, mut run: Running) -> Result<()> {
         }
         bail!("{name} exited with {status}");
     }
-    Ok(())
+    Ok(std::mem::take(&mut run.events))
 }
 
 /// Prints what the processes said (warnings, rebalances), for a failure.
@@ -344,7 +400,7 @@ impl KafkaClusterRef {
 #[test]
 fn kafka_group_at_least_once_loses_nothing_through_kills_leaves_and_joins() -> Result<()> {
     let c = scenario(false)?;
-    ensure!(c.distinct == TOTAL, "{} records lost", TOTAL - c.distinct);
+    ensure!(c.distinct == TOTAL, "{}", c.explain());
     // Bounded: at most what three kills and a hand-over can have had in flight.
     ensure!(c.duplicates <= 3 * 50_000, "{} duplicates", c.duplicates);
     Ok(())
@@ -354,7 +410,7 @@ fn kafka_group_at_least_once_loses_nothing_through_kills_leaves_and_joins() -> R
 fn kafka_group_exactly_once_loses_and_duplicates_nothing_through_kills_leaves_and_joins()
 -> Result<()> {
     let c = scenario(true)?;
-    ensure!(c.distinct == TOTAL, "{} records lost", TOTAL - c.distinct);
+    ensure!(c.distinct == TOTAL, "{}", c.explain());
     ensure!(
         c.duplicates == 0,
         "{} duplicates under exactly-once",
@@ -453,7 +509,7 @@ fn kafka_group_exactly_once_survives_output_leader_kill_and_transform_swap() -> 
         ensure!(tags.len() == 1, "record {} has versions {tags:?}", r.value);
         *versions.entry(tags[0].to_string()).or_default() += 1;
     }
-    let c = count(&got)?;
+    let c = count(&got, RECORDS)?;
     println!(
         "leader kill + swap, exactly-once: {} records, {} distinct of {RECORDS}, {} duplicates, versions {versions:?}",
         got.len(),

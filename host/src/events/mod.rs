@@ -345,7 +345,8 @@ pub enum Event {
         stage: StageId,
         /// Plugin label.
         plugin: String,
-        /// `trap`, `memory`, `deadline`, `fuel`, `output`, `bad_output`, `call`.
+        /// `trap`, `memory`, `deadline`, `starved` (retried), `fuel`, `output`,
+        /// `bad_output`, `call`.
         kind: String,
         /// What happened.
         error: String,

@@ -29,6 +29,9 @@ impl Flow {
         let stage = &mut self.stages[index];
         let (id, label) = (stage.id, stage.label.clone());
         let run = stage.run(input, &self.cancel);
+        for e in &run.retried_traps {
+            self.plugin_failed(id, label.clone(), e);
+        }
         if let Some(r) = &run.rolled_back {
             self.counters.quarantined.store(false, Ordering::Relaxed);
             tracing::warn!(pipeline = %self.name, transform = %label, new = %r.failed, reason = %r.reason, "Rolled back a new transform version");

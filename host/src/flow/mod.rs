@@ -442,6 +442,12 @@ impl Flow {
                     return Ok(Some(p));
                 }
                 Err(e) if e.is_retryable() && attempt < MAX_RETRIES => {
+                    if e.discarded_instance() {
+                        // Starved of CPU: the instance is gone; a new one
+                        // resumes after the last records it handed over.
+                        self.plugin_failed(StageId::Source, self.source.label().to_string(), &e);
+                        self.source.reopen_at(self.last_polled.clone());
+                    }
                     tracing::warn!(pipeline = %self.name, attempt, error = %e, "Source asked to retry");
                     sleep_unless(&self.cancel, Duration::from_millis(50u64 << attempt));
                     attempt += 1;

@@ -78,6 +78,9 @@ pub struct StageRun {
     pub rolled_back: Option<RolledBack>,
     /// Time spent in plugin calls.
     pub call_time: Duration,
+    /// Calls that trapped and were retried (a host that starved them of
+    /// CPU), to be reported: the instance was discarded each time.
+    pub retried_traps: Vec<PluginError>,
 }
 
 fn backoff(attempt: u32) -> Duration {
@@ -126,6 +129,7 @@ impl Stage {
         let mut attempt = 0;
         let mut rolled_back = None;
         let mut call_time = Duration::ZERO;
+        let mut retried_traps = Vec::new();
         loop {
             let started = Instant::now();
             let (back, result) = self.instance.process(input);
@@ -136,7 +140,15 @@ impl Stage {
                 Err(e) => e.is_retryable(),
             };
             if retry && attempt < MAX_RETRIES && !cancel.load(Ordering::Relaxed) {
-                tracing::warn!(transform = %self.label, attempt, "Transform asked to retry a batch");
+                match result {
+                    Err(e) if e.discarded_instance() => {
+                        tracing::warn!(transform = %self.label, attempt, error = %e, "Transform call starved of CPU; retrying the batch on a fresh instance");
+                        retried_traps.push(e);
+                    }
+                    _ => {
+                        tracing::warn!(transform = %self.label, attempt, "Transform asked to retry a batch");
+                    }
+                }
                 sleep_unless(cancel, backoff(attempt));
                 attempt += 1;
                 continue;
@@ -165,7 +177,82 @@ impl Stage {
                 result,
                 rolled_back,
                 call_time,
+                retried_traps,
             };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::plugin::TrapKind;
+
+    /// Fails its first `failures` calls with a trap of `kind`, then passes
+    /// every record through.
+    struct Trapping {
+        kind: TrapKind,
+        failures: u32,
+        calls: u32,
+    }
+
+    impl Transform for Trapping {
+        fn process(&mut self, input: Batch) -> (Batch, Result<Transformed, PluginError>) {
+            self.calls += 1;
+            if self.calls <= self.failures {
+                let e = PluginError::Trap {
+                    plugin: "t".into(),
+                    call: "process",
+                    kind: self.kind,
+                    message: "stopped".into(),
+                };
+                return (input, Err(e));
+            }
+            let outcomes = (0..input.len() as u32)
+                .map(|i| Outcome::Emit { start: i, count: 1 })
+                .collect();
+            let output = input.clone();
+            (input, Ok(Transformed { output, outcomes }))
+        }
+        fn digest(&self) -> &str {
+            "t"
+        }
+    }
+
+    fn one() -> Batch {
+        let mut b = Batch::default();
+        b.push(None, Some(b"x"), &[]).unwrap();
+        b
+    }
+
+    fn stage(kind: TrapKind, failures: u32) -> Stage {
+        Stage::new(
+            StageId::Transform(0),
+            "t".into(),
+            Box::new(Trapping {
+                kind,
+                failures,
+                calls: 0,
+            }),
+        )
+    }
+
+    #[test]
+    fn a_call_starved_of_cpu_is_retried_and_reported() {
+        let run = stage(TrapKind::Starved, 2).run(one(), &AtomicBool::new(false));
+        assert!(run.result.is_ok(), "{:?}", run.result.err());
+        assert_eq!(run.retried_traps.len(), 2);
+        assert!(run.retried_traps.iter().all(|e| e.kind() == "starved"));
+    }
+
+    #[test]
+    fn a_plugin_s_own_trap_is_not_retried() {
+        for kind in [TrapKind::Trap, TrapKind::Deadline, TrapKind::Memory] {
+            let run = stage(kind, 1).run(one(), &AtomicBool::new(false));
+            assert_eq!(run.result.unwrap_err().kind(), kind.as_str());
+            assert!(run.retried_traps.is_empty());
         }
     }
 }

@@ -12,6 +12,10 @@ pub enum TrapKind {
     Memory,
     /// Its call deadline, running or blocked in WASI (`limits.*_timeout_ms`).
     Deadline,
+    /// Stopped with CPU time left: the host gave the call no CPU for
+    /// several times its deadline (an overloaded machine). Not the plugin's
+    /// fault: the call is retried and does not count towards quarantine.
+    Starved,
     /// Its fuel (`limits.fuel`).
     Fuel,
     /// A stack overflow.
@@ -28,6 +32,7 @@ impl TrapKind {
         match self {
             TrapKind::Memory => "memory",
             TrapKind::Deadline => "deadline",
+            TrapKind::Starved => "starved",
             TrapKind::Fuel => "fuel",
             TrapKind::StackOverflow => "stack_overflow",
             TrapKind::Exit => "exit",
@@ -209,14 +214,25 @@ impl PluginError {
         }
     }
 
-    /// True for a whole-call error the plugin marked retryable.
+    /// True for a whole-call error the plugin marked retryable, and for a
+    /// call the host starved of CPU ([`TrapKind::Starved`]): retrying may
+    /// help, and neither counts as the plugin failing.
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
             PluginError::Call {
                 retryable: true,
                 ..
+            } | PluginError::Trap {
+                kind: TrapKind::Starved,
+                ..
             }
         )
+    }
+
+    /// True when the call discarded the instance (a trap): the next call
+    /// runs on a fresh one.
+    pub fn discarded_instance(&self) -> bool {
+        matches!(self, PluginError::Trap { .. })
     }
 }

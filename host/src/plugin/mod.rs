@@ -15,7 +15,7 @@
 //! of the calling thread, checked through epoch interruption (5 ms ticks), so
 //! a healthy plugin is not failed because other pipelines kept the cores
 //! busy; a call starved of CPU is still stopped at 4× its deadline in
-//! wall-clock time, and time spent blocked in WASI (sleeping on a clock,
+//! wall-clock time (and retried: see [`TrapKind::Starved`]), and time spent blocked in WASI (sleeping on a clock,
 //! waiting on a pollable) counts in wall-clock time against the deadline
 //! itself. A breach is an error that names the plugin and the `limits.*` key. A Store that trapped or breached a limit is discarded and
 //! the plugin re-instantiated on next use: a trapped instance is never called

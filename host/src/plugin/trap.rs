@@ -30,9 +30,10 @@ pub(crate) fn kind(e: &wasmtime::Error) -> TrapKind {
     if e.downcast_ref::<LimitExceeded>().is_some() {
         return TrapKind::Memory;
     }
-    if e.downcast_ref::<BlockedPastDeadline>().is_some()
-        || e.downcast_ref::<WallClockCap>().is_some()
-    {
+    if e.downcast_ref::<WallClockCap>().is_some() {
+        return TrapKind::Starved;
+    }
+    if e.downcast_ref::<BlockedPastDeadline>().is_some() {
         return TrapKind::Deadline;
     }
     if e.downcast_ref::<wasmtime_wasi::I32Exit>().is_some() {
@@ -68,9 +69,11 @@ pub(crate) fn describe(
         format!("{} while blocked in `{}`", deadline(), blocked.0)
     } else if let Some(cap) = e.downcast_ref::<WallClockCap>() {
         format!(
-            "{}: it {cap} ({}× the deadline; is the host overloaded?)",
-            deadline(),
-            WALL_CLOCK_FACTOR
+            "was starved of CPU: it {cap} ({}× its {} deadline of {} ms, {}); the host is overloaded, so the call is retried",
+            WALL_CLOCK_FACTOR,
+            call.name,
+            call.timeout.as_millis(),
+            call.timeout_key
         )
     } else if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
         format!("called exit({})", exit.0)

@@ -60,10 +60,11 @@ const STATES: [PipelineState; 7] = [
 
 /// The plugin failure kinds the data path reports; anything else is `other`,
 /// so the label set stays bounded whatever text arrives.
-const FAILURE_KINDS: [&str; 10] = [
+const FAILURE_KINDS: [&str; 11] = [
     "trap",
     "memory",
     "deadline",
+    "starved",
     "fuel",
     "stack_overflow",
     "exit",

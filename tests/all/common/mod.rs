@@ -170,6 +170,25 @@ impl Running {
         }
     }
 
+    /// Like [`Running::wait_event`], but `None` on timeout.
+    pub fn try_wait_event(
+        &mut self,
+        timeout: Duration,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> Option<serde_json::Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(i) = self.events[self.cursor..].iter().position(&pred) {
+                self.cursor += i + 1;
+                return Some(self.events[self.cursor - 1].clone());
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || !self.take_line(left) && Instant::now() >= deadline {
+                return None;
+            }
+        }
+    }
+
     /// Waits until some event so far (whenever it came) matches `pred`.
     pub fn wait_seen(
         &mut self,
@@ -209,6 +228,19 @@ impl Running {
         while self.take_line(Duration::ZERO) {}
     }
 
+    /// Kills the process (SIGKILL) and reads everything it wrote before.
+    pub fn kill_and_collect(mut self) -> Vec<serde_json::Value> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.read_to_end();
+        std::mem::take(&mut self.events)
+    }
+
+    /// After the process exited: reads its output until both pipes close.
+    pub fn read_to_end(&mut self) {
+        while self.take_line(Duration::from_secs(5)) {}
+    }
+
     /// Waits for a new line containing `needle` (for stderr: logs and
     /// errors); panics with everything seen on timeout.
     pub fn wait_for(&mut self, needle: &str, timeout: Duration) -> String {
@@ -229,6 +261,18 @@ impl Running {
                 );
             }
         }
+    }
+
+    /// Sends SIGTERM, waits for the exit status and reads everything the
+    /// process wrote.
+    pub fn terminate_and_collect(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let status = self.child.wait().expect("wait");
+        self.read_to_end();
+        status
     }
 
     /// Sends SIGTERM and waits for the exit status.
