@@ -207,7 +207,7 @@ impl SourceContext {
                     drop(s);
                     match consumer.group_metadata() {
                         Some(g) => {
-                            if t.commit(&tpl, &g).is_ok() {
+                            if t.commit(&tpl, g).is_ok() {
                                 lock(&self.shared).note_committed(&tpl);
                             }
                         }
@@ -434,7 +434,7 @@ impl KafkaSource {
         let tpl = s.committable(&offsets, None);
         s.dirty = false;
         drop(s);
-        match t.commit(&tpl, &group) {
+        match t.commit(&tpl, group) {
             Ok(()) => {
                 lock(&self.shared).note_committed(&tpl);
                 Ok(true)

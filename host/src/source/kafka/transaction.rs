@@ -28,6 +28,10 @@ use crate::sink::{KafkaSink, Route, SendError, SharedProducer, Sink};
 /// How long one transactional call may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long a whole commit (offsets, commit, next begin) may take before
+/// the producer is given up on (see [`Transaction::commit`]).
+const COMMIT_BOUND: Duration = Duration::from_secs(2 * 30 + 5);
+
 #[derive(Debug)]
 struct State {
     /// Why the transaction failed (it was aborted; nothing more commits).
@@ -100,27 +104,58 @@ impl Transaction {
     /// partition whose records it holds) and begins the next one. The
     /// caller has made sure every record sent in it was acknowledged.
     /// On failure the transaction is aborted and marked failed.
+    ///
+    /// The calls run on a thread of their own, bounded by [`COMMIT_BOUND`]:
+    /// librdkafka 2.12 can block in `send_offsets_to_transaction` past its
+    /// timeout, for good, when the broker that was the group coordinator
+    /// went away (librdkafka issues 5456 and 5511, fixed upstream after its
+    /// last release). A producer that does not answer in time is left to
+    /// that thread (destroying it would block as well), the transaction is
+    /// marked failed, and the rebuilt pipeline's new producer fences it and
+    /// aborts what it held.
     pub fn commit(
         &self,
         offsets: &TopicPartitionList,
-        group: &ConsumerGroupMetadata,
+        group: ConsumerGroupMetadata,
     ) -> Result<(), String> {
         if let Some(f) = self.failure() {
             return Err(f);
         }
-        let p = &self.producer.0;
-        let result = (|| {
-            if offsets.count() > 0 {
-                p.send_offsets_to_transaction(offsets, group, CALL_TIMEOUT)
-                    .map_err(|e| {
-                        format!("cannot add the consumed offsets to the transaction: {e}")
-                    })?;
-            }
-            p.commit_transaction(CALL_TIMEOUT)
-                .map_err(|e| format!("cannot commit the transaction: {e}"))?;
-            p.begin_transaction()
-                .map_err(|e| format!("cannot begin the next transaction: {e}"))
-        })();
+        let producer = self.producer.clone();
+        let offsets = offsets.clone();
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let spawned = std::thread::Builder::new()
+            .name("sluice-txn".into())
+            .spawn(move || {
+                let p = &producer.0;
+                let result = (|| {
+                    if offsets.count() > 0 {
+                        p.send_offsets_to_transaction(&offsets, &group, CALL_TIMEOUT)
+                            .map_err(|e| {
+                                format!("cannot add the consumed offsets to the transaction: {e}")
+                            })?;
+                    }
+                    p.commit_transaction(CALL_TIMEOUT)
+                        .map_err(|e| format!("cannot commit the transaction: {e}"))?;
+                    p.begin_transaction()
+                        .map_err(|e| format!("cannot begin the next transaction: {e}"))
+                })();
+                let _ = tx.send(result);
+            });
+        let result = match spawned {
+            Ok(_) => match rx.recv_timeout(COMMIT_BOUND) {
+                Ok(result) => result,
+                Err(_) => {
+                    let why = format!(
+                        "the producer did not finish committing within {} s (a librdkafka transactional call that outlives its timeout when a coordinator broker went away); it is left behind and a new producer fences it",
+                        COMMIT_BOUND.as_secs()
+                    );
+                    self.give_up(&why);
+                    return Err(why);
+                }
+            },
+            Err(e) => Err(format!("cannot start the transaction commit: {e}")),
+        };
         match result {
             Ok(()) => {
                 let mut s = self.lock();
@@ -132,6 +167,18 @@ impl Transaction {
                 self.abort(&e);
                 Err(e)
             }
+        }
+    }
+
+    /// Marks the transaction failed without asking the producer anything
+    /// (it is not answering): the next producer with this
+    /// `transactional.id` aborts it.
+    fn give_up(&self, why: &str) {
+        let mut s = self.lock();
+        if s.failed.is_none() {
+            s.failed = Some(format!("Kafka transaction abandoned: {why}"));
+            drop(s);
+            tracing::warn!(reason = %why, "Abandoning the Kafka transaction; the pipeline resumes from the group's committed offsets");
         }
     }
 
